@@ -1,0 +1,174 @@
+//! The proximity-promotions view (SPEC §3), wired from the fragments.
+//!
+//! ```text
+//! unique ─expire(retention)─map(msisdn)─join(qualifying customer)─join(cell: nearest store)─▶ requests
+//! requests ─cache_entries─drive_distances─▶ drive per (pair, start)
+//! requests ⋈ drive ─filter(drive ≤ max)─reduce((customer, date): min (start, record_id))─freeze─▶ promotions
+//! ```
+//!
+//! The view is retroactive: every join uses the current loyalty and store rows,
+//! whatever the CDR's time. Retroactive only so far: a promotion whose `start`
+//! lies more than `view_retention` behind the watermark is final (the freeze
+//! drops later updates), and the CDRs behind it leave every arrangement at the
+//! end of their UTC day plus the retention, so state stays bounded.
+
+use differential_dataflow::VecCollection;
+
+use crate::drive_cache::{cache_entries, drive_distances, Pair, SharedRouter};
+use crate::expiry::{expire, freeze};
+use crate::loyalty::qualifying_by_msisdn;
+use crate::model::{time_of, Cdr, Deg, Epoch, Loyalty, Store, Time, Tower};
+use crate::stores::nearest_store;
+use crate::time::day_start;
+
+/// The flags of SPEC §3, in seconds and metres.
+#[derive(Clone, Debug)]
+pub struct PromotionParams {
+    pub max_points: i64,
+    pub radius_m: f64,
+    pub max_drive_m: f64,
+    pub cache_ttl: i64,
+    pub view_retention: i64,
+}
+
+/// One row of the view. Field order is the output order (date, customer_id).
+/// `msisdn` stays inside the engine: sinks write its token instead.
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct Promotion {
+    /// Midnight (UTC) of the date of `start`.
+    pub date: Epoch,
+    pub customer_id: String,
+    pub record_id: String,
+    pub start: Epoch,
+    pub cell_id: String,
+    pub store_id: String,
+    pub region: String,
+    pub haversine_m: Deg,
+    pub drive_m: Deg,
+    pub msisdn: String,
+}
+
+/// A CDR that passed steps 1 and 2: a qualifying customer, a store in range.
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+struct Request {
+    start: Epoch,
+    record_id: String,
+    customer_id: String,
+    msisdn: String,
+    pair: Pair,
+    region: String,
+    haversine_m: Deg,
+}
+
+/// What the promotions dataflow produces.
+pub struct PromotionOutputs<'s> {
+    pub promotions: VecCollection<'s, Time, Promotion>,
+    /// One element per request (steps 1–2 passed), frozen like the view.
+    pub requests: VecCollection<'s, Time, ()>,
+    /// One element per drive-cache entry (= router call), frozen like the view.
+    pub router_calls: VecCollection<'s, Time, ()>,
+}
+
+const DAY: i64 = 86_400;
+
+pub fn promotions<'s>(
+    unique: VecCollection<'s, Time, Cdr>,
+    towers: VecCollection<'s, Time, Tower>,
+    stores: VecCollection<'s, Time, Store>,
+    loyalty: VecCollection<'s, Time, Loyalty>,
+    router: SharedRouter,
+    p: &PromotionParams,
+) -> PromotionOutputs<'s> {
+    let retention = p.view_retention;
+    let ttl = p.cache_ttl;
+    // A CDR leaves the arrangements when its whole UTC day is final, so a
+    // (customer, date) group expires at once and the daily cap never switches
+    // to a later CDR because an earlier one was released.
+    let release = move |start: Epoch| time_of(day_start(start) + DAY + retention);
+
+    let by_msisdn = expire(
+        unique.map(|c| (c.msisdn, (c.start, c.record_id, c.cell_id))),
+        move |(_, (start, _, _))| release(*start),
+    );
+    let customers = by_msisdn.join_core(
+        qualifying_by_msisdn(loyalty, p.max_points).arrange_by_key(),
+        |msisdn, (start, record_id, cell_id), customer_id| {
+            Some((
+                cell_id.clone(),
+                (
+                    *start,
+                    record_id.clone(),
+                    customer_id.clone(),
+                    msisdn.clone(),
+                ),
+            ))
+        },
+    );
+    let requests = customers.join_core(
+        nearest_store(towers, stores, p.radius_m).arrange_by_key(),
+        |cell_id, (start, record_id, customer_id, msisdn), (tower_at, near)| {
+            Some(Request {
+                start: *start,
+                record_id: record_id.clone(),
+                customer_id: customer_id.clone(),
+                msisdn: msisdn.clone(),
+                pair: Pair {
+                    cell_id: cell_id.clone(),
+                    store_id: near.store_id.clone(),
+                    from: *tower_at,
+                    to: near.store_at,
+                },
+                region: near.region.clone(),
+                haversine_m: near.haversine_m,
+            })
+        },
+    );
+
+    let entries = cache_entries(requests.clone().map(|r| (r.pair, r.start)), p.cache_ttl);
+    let (calls, drive) = drive_distances(entries, router);
+
+    let max_drive = p.max_drive_m;
+    let promotions = requests
+        .clone()
+        .map(|r| ((r.pair.clone(), r.start), r))
+        .join_map(drive, |_, r, d| (r.clone(), *d))
+        .flat_map(move |(r, d)| {
+            let d = d.filter(|d| d.0 <= max_drive)?;
+            let date = day_start(r.start);
+            Some((
+                (r.customer_id.clone(), date),
+                (r.start, r.record_id.clone(), r, d),
+            ))
+        })
+        .reduce_named("DailyCap", |_key, candidates, out| {
+            let (_, _, r, d) = candidates[0].0;
+            let row = Promotion {
+                date: day_start(r.start),
+                customer_id: r.customer_id.clone(),
+                record_id: r.record_id.clone(),
+                start: r.start,
+                cell_id: r.pair.cell_id.clone(),
+                store_id: r.pair.store_id.clone(),
+                region: r.region.clone(),
+                haversine_m: r.haversine_m,
+                drive_m: *d,
+                msisdn: r.msisdn.clone(),
+            };
+            out.push((row, 1))
+        })
+        .map(|(_, row)| row);
+
+    PromotionOutputs {
+        promotions: freeze(promotions, move |row| time_of(row.start + retention) + 1),
+        requests: freeze(requests, move |r| release(r.start)).map(|_| ()),
+        // An entry's chain can start in the day before (an entry made at t0 serves
+        // until t0 + ttl), so when that day is released the next day's entries
+        // would be recomputed: freeze them one ttl earlier so that release never
+        // shows up as new router calls.
+        router_calls: freeze(calls, move |(_, t0)| release(t0 - ttl)).map(|_| ()),
+    }
+}

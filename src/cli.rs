@@ -1,0 +1,216 @@
+//! The command line (first stage): clap derive. Doc comments are the help
+//! text. [`RunArgs::into_config`] turns the parsed flags into a validated
+//! [`RunConfig`]. Timely's `-h` (hostfile) clashes with clap's help, so `-h`
+//! is the hostfile and help is `--help` only.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use cdrflow_dataflows::promotions::PromotionParams;
+use cdrflow_dataflows::time::parse_duration;
+
+use crate::config::{ClusterConfig, RunConfig};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cdrflow",
+    version,
+    about = "Incremental CDR analytics: proximity promotions and customer segments"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every dataflow over a dataset directory and write the outputs.
+    #[command(disable_help_flag = true)]
+    Run(RunArgs),
+    /// Write a synthetic dataset in the SPEC §1 layout.
+    Generate(GenerateArgs),
+}
+
+/// Timely's cluster flags.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Worker threads per process (default: the number of cores).
+    #[arg(short = 'w', long = "workers")]
+    pub workers: Option<usize>,
+    /// Number of processes in the cluster.
+    #[arg(short = 'n', long = "processes", default_value_t = 1)]
+    pub processes: usize,
+    /// This process's index, 0 ..= n-1.
+    #[arg(short = 'p', long = "process", default_value_t = 0)]
+    pub process: usize,
+    /// File with one `host:port` per line, in process order (default: localhost:2101, 2102, …).
+    #[arg(short = 'h', long = "hostfile")]
+    pub hostfile: Option<PathBuf>,
+}
+
+impl ClusterArgs {
+    pub fn into_config(self) -> anyhow::Result<ClusterConfig> {
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if workers == 0 {
+            bail!("-w must be at least 1");
+        }
+        if self.processes == 0 || self.process >= self.processes {
+            bail!(
+                "-p {} is not a process of -n {}",
+                self.process,
+                self.processes
+            );
+        }
+        let addresses = match &self.hostfile {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading hostfile {}", path.display()))?;
+                let hosts: Vec<String> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect();
+                if hosts.len() < self.processes {
+                    bail!(
+                        "hostfile {} lists {} hosts, -n is {}",
+                        path.display(),
+                        hosts.len(),
+                        self.processes
+                    );
+                }
+                hosts
+            }
+            None => (0..self.processes)
+                .map(|i| format!("localhost:{}", 2101 + i))
+                .collect(),
+        };
+        Ok(ClusterConfig {
+            workers,
+            processes: self.processes,
+            process: self.process,
+            addresses,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// The dataset directory (SPEC §1 layout).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Where the outputs go (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Allowed lateness of event time: a CDR more than this behind the largest start read so far is dead-lettered.
+    #[arg(long, default_value = "1h")]
+    pub lateness: String,
+    /// Dedup horizon (event time): copies of a record_id arriving within it are one record.
+    #[arg(long, default_value = "24h")]
+    pub dedup_horizon: String,
+    /// Customers with more loyalty points than this are not promoted.
+    #[arg(long, default_value_t = 9000)]
+    pub max_points: i64,
+    /// Stores farther than this (haversine metres) from the tower are not considered.
+    #[arg(long, default_value_t = 5000.0)]
+    pub radius_m: f64,
+    /// Promotions need a drivable distance of at most this many metres.
+    #[arg(long, default_value_t = 8000.0)]
+    pub max_drive_m: f64,
+    /// How long a computed drive distance is reused for its (tower, store) pair (event time).
+    #[arg(long, default_value = "3h")]
+    pub cache_ttl: String,
+    /// Promotions older than this behind the watermark are final; their state is released.
+    #[arg(long, default_value = "7d")]
+    pub view_retention: String,
+    /// Requests per second allowed to an external router (the embedded router is not limited).
+    #[arg(long)]
+    pub router_rps: Option<f64>,
+    /// File holding the token HMAC key (instead of the CDRFLOW_TOKEN_KEY environment variable).
+    #[arg(long)]
+    pub token_key_file: Option<PathBuf>,
+    /// Run with a fixed, public development key when no key is given (never in production).
+    #[arg(long)]
+    pub insecure_dev_key: bool,
+    /// Bytes of cdrs.jsonl per block when workers split the file.
+    #[arg(long, default_value_t = 4 << 20, hide = true)]
+    pub block_size: u64,
+    /// No progress output.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+fn duration(flag: &str, value: &str) -> anyhow::Result<i64> {
+    parse_duration(value).map_err(|e| anyhow::anyhow!("--{flag} {value}: {e}"))
+}
+
+impl RunArgs {
+    pub fn into_config(self) -> anyhow::Result<RunConfig> {
+        let token_key = match (&self.token_key_file, std::env::var_os("CDRFLOW_TOKEN_KEY")) {
+            (Some(path), _) => {
+                let key = std::fs::read(path).with_context(|| format!("reading --token-key-file {}", path.display()))?;
+                let key = key.strip_suffix(b"\n").map(<[u8]>::to_vec).unwrap_or(key);
+                if key.is_empty() {
+                    bail!("--token-key-file {} is empty", path.display());
+                }
+                key
+            }
+            (None, Some(key)) if !key.is_empty() => key.into_encoded_bytes(),
+            _ if self.insecure_dev_key => b"cdrflow-insecure-dev-key".to_vec(),
+            _ => bail!(
+                "no token key: set CDRFLOW_TOKEN_KEY or --token-key-file (or --insecure-dev-key for a throwaway run)"
+            ),
+        };
+        if !(self.radius_m >= 0.0 && self.max_drive_m >= 0.0) {
+            bail!("--radius-m and --max-drive-m must be non-negative numbers");
+        }
+        Ok(RunConfig {
+            lateness: duration("lateness", &self.lateness)?,
+            dedup_horizon: duration("dedup-horizon", &self.dedup_horizon)?,
+            promotion: PromotionParams {
+                max_points: self.max_points,
+                radius_m: self.radius_m,
+                max_drive_m: self.max_drive_m,
+                cache_ttl: duration("cache-ttl", &self.cache_ttl)?,
+                view_retention: duration("view-retention", &self.view_retention)?,
+            },
+            data: self.data,
+            out: self.out,
+            token_key,
+            cluster: self.cluster.into_config()?,
+            block_size: self.block_size,
+            quiet: self.quiet,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Output directory for the dataset.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Size preset: tiny, small, medium, large.
+    #[arg(long, default_value = "small")]
+    pub scale: String,
+    /// Random seed: same seed, same bytes.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Override the number of CDRs of the preset.
+    #[arg(long)]
+    pub cdrs: Option<u64>,
+    /// Write cdrs.jsonl.gz instead of cdrs.jsonl.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Threads (default: the number of cores). The output does not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}

@@ -1,0 +1,68 @@
+//! The validated, clap-free configuration of a run (the second stage of the CLI:
+//! `cli` parses, this module checks and converts).
+
+use std::path::PathBuf;
+
+use cdrflow_dataflows::promotions::PromotionParams;
+
+/// Timely's cluster flags (`-w -n -p -h`).
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub workers: usize,
+    pub processes: usize,
+    pub process: usize,
+    /// `host:port` of every process, in process order.
+    pub addresses: Vec<String>,
+}
+
+impl ClusterConfig {
+    pub fn single(workers: usize) -> Self {
+        ClusterConfig {
+            workers,
+            processes: 1,
+            process: 0,
+            addresses: Vec::new(),
+        }
+    }
+
+    pub fn timely(&self) -> timely::Config {
+        let communication = if self.processes > 1 {
+            timely::CommunicationConfig::Cluster {
+                threads: self.workers,
+                process: self.process,
+                addresses: self.addresses.clone(),
+                report: false,
+                zerocopy: false,
+            }
+        } else if self.workers > 1 {
+            timely::CommunicationConfig::Process(self.workers)
+        } else {
+            timely::CommunicationConfig::Thread
+        };
+        let mut worker = timely::WorkerConfig::default();
+        differential_dataflow::configure(
+            &mut worker,
+            &differential_dataflow::Config::default().idle_merge_effort(Some(1000)),
+        );
+        timely::Config {
+            communication,
+            worker,
+        }
+    }
+}
+
+/// Everything `cdrflow run` needs.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub data: PathBuf,
+    pub out: PathBuf,
+    pub lateness: i64,
+    pub dedup_horizon: i64,
+    pub promotion: PromotionParams,
+    /// The HMAC key of subscriber tokens.
+    pub token_key: Vec<u8>,
+    pub cluster: ClusterConfig,
+    /// Bytes per block when splitting `cdrs.jsonl` among workers.
+    pub block_size: u64,
+    pub quiet: bool,
+}

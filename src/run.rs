@@ -1,0 +1,443 @@
+//! `cdrflow run`: the timely runtime around the dataflows.
+//!
+//! ```text
+//! per worker:  cdrs.jsonl block ─parse─┐ (one BlockSummary per worker per round,
+//!                                      │  broadcast: lines and largest start so far)
+//!                                      ▼
+//!              finish_block (lateness, line numbers) ─▶ cdrs / dead letters / counts inputs
+//! worker 0:    tables at time 0, change files at their `at` once the watermark reaches it
+//! dataflow:    dedup ─▶ promotions view (+ counts) ─▶ gathered on worker 0 ─▶ files
+//! ```
+//!
+//! Time is the event-time watermark (seconds): after each round every worker
+//! advances its inputs to the global watermark, so the dataflow's frontier
+//! follows event time and the expiries scheduled in the fragments fire.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use anyhow::Context;
+use differential_dataflow::input::Input;
+use differential_dataflow::operators::arrange::upsert::arrange_from_upsert;
+use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::Input as TimelyInput;
+use timely::dataflow::operators::{Inspect, Probe};
+use timely::dataflow::{InputHandle, ProbeHandle};
+use timely::worker::Worker;
+
+use cdrflow_dataflows::dedup::dedup;
+use cdrflow_dataflows::drive_cache::SharedRouter;
+use cdrflow_dataflows::model::{
+    time_of, Cdr, Change, DeadLetter, Epoch, Loyalty, Store, Time, Tower,
+};
+use cdrflow_dataflows::promotions::{promotions, Promotion};
+use cdrflow_dataflows::route::{EmbeddedRouter, RoadGraph};
+use cdrflow_dataflows::token::Tokenizer;
+
+use crate::config::RunConfig;
+use crate::sink::collect::{gather, gather_counts, Counts, Updates};
+use crate::sink::files;
+use crate::source::cdr_file::{
+    finish_block, parse_block, BlockSummary, CdrFile, GzBlocks, Outcome, SOURCE_NAME,
+};
+use crate::source::tables::{self, Tables};
+
+/// What a finished run reports (from process 0).
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    pub metrics: serde_json::Value,
+    pub promotions: usize,
+}
+
+/// Runs the whole job: loads the tables, starts the workers, writes the outputs.
+pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
+    let tables = tables::load(&cfg.data)?;
+    let cdr_file = CdrFile::open(&cfg.data)?;
+    let nodes = tables
+        .nodes
+        .iter()
+        .map(|n| (n.node_id.clone(), n.at))
+        .collect();
+    let edges = tables
+        .edges
+        .iter()
+        .map(|e| (e.from.clone(), e.to.clone(), e.length_m))
+        .collect();
+    let (graph, _unknown) = RoadGraph::build(nodes, edges);
+    let router: SharedRouter = Arc::new(EmbeddedRouter::new(graph));
+    let tables = Arc::new(tables);
+    let cfg = Arc::new(cfg);
+    let timely_config = cfg.cluster.timely();
+    let guards = timely::execute(timely_config, {
+        let cfg = cfg.clone();
+        move |worker| run_worker(worker, &cfg, &tables, &cdr_file, router.clone())
+    })
+    .map_err(|e| anyhow::anyhow!("cannot start the timely workers: {e}"))?;
+    let mut summary = RunSummary::default();
+    for result in guards.join() {
+        let result = result.map_err(|e| anyhow::anyhow!("a worker failed: {e}"))?;
+        if let Some(s) = result? {
+            summary = s;
+        }
+    }
+    Ok(summary)
+}
+
+/// The inputs a worker feeds.
+struct Inputs {
+    cdrs: differential_dataflow::input::InputSession<Time, Cdr, isize>,
+    towers: differential_dataflow::input::InputSession<Time, Tower, isize>,
+    dead: differential_dataflow::input::InputSession<Time, DeadLetter, isize>,
+    counts: differential_dataflow::input::InputSession<Time, String, isize>,
+    stores: InputHandle<
+        Time,
+        timely::container::CapacityContainerBuilder<Vec<(String, Option<Store>, Time)>>,
+    >,
+    loyalty: InputHandle<
+        Time,
+        timely::container::CapacityContainerBuilder<Vec<(String, Option<Loyalty>, Time)>>,
+    >,
+}
+
+impl Inputs {
+    fn advance_to(&mut self, t: Time) {
+        self.cdrs.advance_to(t);
+        self.towers.advance_to(t);
+        self.dead.advance_to(t);
+        self.counts.advance_to(t);
+        self.cdrs.flush();
+        self.towers.flush();
+        self.dead.flush();
+        self.counts.flush();
+        if *self.stores.time() < t {
+            self.stores.advance_to(t);
+        }
+        if *self.loyalty.time() < t {
+            self.loyalty.advance_to(t);
+        }
+    }
+}
+
+/// Outputs gathered on worker 0.
+struct Gathered {
+    promotions: Updates<Promotion>,
+    dead: Updates<DeadLetter>,
+    counts: Counts,
+}
+
+fn build(
+    worker: &mut Worker,
+    cfg: &RunConfig,
+    router: SharedRouter,
+) -> (Inputs, ProbeHandle<Time>, Gathered) {
+    let probe = ProbeHandle::new();
+    let params = cfg.promotion.clone();
+    let horizon = cfg.dedup_horizon.max(0) as u64;
+    worker.dataflow::<Time, _, _>(|scope| {
+        let (cdr_in, cdrs) = scope.new_collection::<Cdr, isize>();
+        let (tower_in, towers) = scope.new_collection::<Tower, isize>();
+        let (dead_in, dead) = scope.new_collection::<DeadLetter, isize>();
+        let (count_in, counts) = scope.new_collection::<String, isize>();
+        let mut store_in = InputHandle::new();
+        let mut loyalty_in = InputHandle::new();
+        let stores = arrange_from_upsert::<
+            ValBuilder<String, Store, Time, isize>,
+            ValSpine<String, Store, Time, isize>,
+            _,
+            _,
+        >(scope.input_from(&mut store_in), "Stores")
+        .as_collection(|_, s| s.clone());
+        let loyalty = arrange_from_upsert::<
+            ValBuilder<String, Loyalty, Time, isize>,
+            ValSpine<String, Loyalty, Time, isize>,
+            _,
+            _,
+        >(scope.input_from(&mut loyalty_in), "Loyalty")
+        .as_collection(|_, l| l.clone());
+
+        let unique = dedup(cdrs, horizon);
+        let out = promotions(
+            unique.clone(),
+            towers.clone(),
+            stores,
+            loyalty,
+            router,
+            &params,
+        );
+        let unknown_cell = unique
+            .clone()
+            .map(|c| (c.cell_id, ()))
+            .antijoin(towers.map(|t| t.cell_id))
+            .map(|_| "cdrs_unknown_cell".to_string());
+        let counts = counts.concatenate([
+            unique.map(|_| "cdrs_unique".to_string()),
+            unknown_cell,
+            out.requests.map(|_| "requests".to_string()),
+            out.router_calls.map(|_| "router_calls".to_string()),
+        ]);
+        let gathered = Gathered {
+            promotions: gather(out.promotions, "Promotions", &probe),
+            dead: gather(dead, "DeadLetters", &probe),
+            counts: gather_counts(counts, &probe),
+        };
+        let inputs = Inputs {
+            cdrs: cdr_in,
+            towers: tower_in,
+            dead: dead_in,
+            counts: count_in,
+            stores: store_in,
+            loyalty: loyalty_in,
+        };
+        (inputs, probe.clone(), gathered)
+    })
+}
+
+/// A summary dataflow: each worker's block summary of a round, seen by all.
+type Summaries = Rc<RefCell<Vec<(u64, usize, BlockSummary, bool)>>>;
+
+fn build_summaries(
+    worker: &mut Worker,
+) -> (
+    InputHandle<
+        Time,
+        timely::container::CapacityContainerBuilder<Vec<(u64, usize, BlockSummary, bool)>>,
+    >,
+    ProbeHandle<Time>,
+    Summaries,
+) {
+    let seen: Summaries = Rc::new(RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    let probe = ProbeHandle::new();
+    let mut input = InputHandle::new();
+    worker.dataflow::<Time, _, _>(|scope| {
+        scope
+            .input_from(&mut input)
+            .broadcast()
+            .inspect(move |s| sink.borrow_mut().push(*s))
+            .probe_with(&probe);
+    });
+    (input, probe, seen)
+}
+
+/// Upserts of a keyed table; among several for one key at one time the last wins
+/// (file order), which `arrange_from_upsert` would not guarantee by itself.
+fn collapse<V: Clone>(
+    changes: impl IntoIterator<Item = (String, Option<V>, Time)>,
+) -> Vec<(String, Option<V>, Time)> {
+    let mut last: BTreeMap<(Time, String), Option<V>> = BTreeMap::new();
+    for (k, v, t) in changes {
+        last.insert((t, k), v);
+    }
+    last.into_iter().map(|((t, k), v)| (k, v, t)).collect()
+}
+
+fn change_updates<V: Clone>(changes: &[Change<String, V>]) -> Vec<(String, Option<V>, Time)> {
+    changes
+        .iter()
+        .map(|c| match c {
+            Change::Upsert { at, key, value } => (key.clone(), Some(value.clone()), time_of(*at)),
+            Change::Delete { at, key } => (key.clone(), None, time_of(*at)),
+        })
+        .collect()
+}
+
+fn run_worker(
+    worker: &mut Worker,
+    cfg: &RunConfig,
+    tables: &Tables,
+    cdr_file: &CdrFile,
+    router: SharedRouter,
+) -> anyhow::Result<Option<RunSummary>> {
+    let index = worker.index();
+    let peers = worker.peers();
+    let (mut inputs, probe, gathered) = build(worker, cfg, router);
+    let (mut summary_in, summary_probe, summaries) = build_summaries(worker);
+
+    // Worker 0 owns the tables: static rows at time 0, changes later.
+    let mut loyalty_changes = Vec::new();
+    let mut store_changes = Vec::new();
+    if index == 0 {
+        for t in &tables.towers {
+            inputs.towers.update_at(t.clone(), 0, 1);
+        }
+        for u in collapse(
+            tables
+                .stores
+                .iter()
+                .map(|s| (s.store_id.clone(), Some(s.clone()), 0)),
+        ) {
+            inputs.stores.send(u);
+        }
+        for u in collapse(
+            tables
+                .loyalty
+                .iter()
+                .map(|l| (l.customer_id.clone(), Some(l.clone()), 0)),
+        ) {
+            inputs.loyalty.send(u);
+        }
+        for d in &tables.dead {
+            inputs.dead.update_at(d.clone(), 0, 1);
+        }
+        for (file, n) in &tables.dead_per_file {
+            inputs
+                .counts
+                .update_at(format!("csv_dead_lettered/{file}"), 0, *n as isize);
+        }
+        for d in &tables.dead {
+            inputs
+                .counts
+                .update_at(format!("csv_dead_lettered_by_reason/{}", d.reason), 0, 1);
+        }
+        loyalty_changes = collapse(change_updates(&tables.loyalty_changes));
+        store_changes = collapse(change_updates(&tables.store_changes));
+    }
+    let (mut loyalty_changes, mut store_changes) = (
+        loyalty_changes.into_iter().peekable(),
+        store_changes.into_iter().peekable(),
+    );
+
+    let block_size = cfg.block_size.max(1);
+    let blocks = cdr_file.blocks(block_size);
+    let mut gz = if cdr_file.gzip && index == 0 {
+        Some(GzBlocks::open(cdr_file).context("opening cdrs.jsonl.gz")?)
+    } else {
+        None
+    };
+    let mut lines_total = 0u64;
+    let mut max_total: Option<Epoch> = None;
+    let mut watermark: Time = 0;
+    let mut counts: BTreeMap<String, isize> = BTreeMap::new();
+
+    for round in 0u64.. {
+        // 1. Read and parse this worker's block of the round.
+        let bytes = if cdr_file.gzip {
+            match gz.as_mut() {
+                Some(gz) => gz
+                    .next_block(block_size)
+                    .with_context(|| format!("reading {}", cdr_file.path.display()))?,
+                None => None,
+            }
+        } else {
+            let b = round * peers as u64 + index as u64;
+            if b < blocks {
+                Some(
+                    cdr_file
+                        .read_block(b, block_size)
+                        .with_context(|| format!("reading {}", cdr_file.path.display()))?,
+                )
+            } else {
+                None
+            }
+        };
+        let parsed = bytes.map(parse_block);
+        let more = if cdr_file.gzip {
+            gz.as_ref().is_some_and(|g| !g.is_done())
+        } else {
+            (round + 1) * (peers as u64) < blocks
+        };
+
+        // 2. Swap summaries with every worker.
+        let mine = parsed.as_ref().map(|p| p.summary).unwrap_or_default();
+        summary_in.send((round, index, mine, more));
+        summary_in.advance_to(round + 1);
+        worker.step_or_park_while(None, || summary_probe.less_than(&(round + 1)));
+        if summaries.borrow().iter().filter(|s| s.0 == round).count() < peers {
+            anyhow::bail!("round {round}: block summaries missing (worker {index})");
+        }
+        // A faster worker may already have sent its next round: keep those.
+        let mut round_sums: Vec<(usize, BlockSummary, bool)> = Vec::new();
+        summaries.borrow_mut().retain(|&(r, w, s, m)| {
+            if r == round {
+                round_sums.push((w, s, m));
+            }
+            r != round
+        });
+        round_sums.sort_by_key(|s| s.0);
+        let (mut lines_before, mut max_before) = (lines_total, max_total);
+        for (w, s, _) in &round_sums {
+            if *w < index {
+                lines_before += s.lines;
+                max_before = max_before.max(s.max_start);
+            }
+            lines_total += s.lines;
+            max_total = max_total.max(s.max_start);
+        }
+        let any_more = round_sums.iter().any(|s| s.2);
+
+        // 3. Lateness and line numbers, then into the dataflow.
+        if let Some(block) = parsed {
+            finish_block(
+                block,
+                lines_before,
+                max_before,
+                cfg.lateness,
+                SOURCE_NAME,
+                |outcome| {
+                    *counts.entry("cdrs_read".into()).or_default() += 1;
+                    match outcome {
+                        Outcome::Valid(cdr, w) => {
+                            *counts.entry("cdrs_valid".into()).or_default() += 1;
+                            inputs.cdrs.update_at(cdr, time_of(w).max(watermark), 1);
+                        }
+                        Outcome::Dead(dead, _) => {
+                            *counts.entry("cdrs_dead_lettered".into()).or_default() += 1;
+                            if dead.reason == cdrflow_dataflows::model::Reason::Late {
+                                *counts.entry("cdrs_late".into()).or_default() += 1;
+                            }
+                            *counts
+                                .entry(format!("dead_letter_reasons/{}", dead.reason))
+                                .or_default() += 1;
+                            inputs.dead.update(dead, 1);
+                        }
+                    }
+                },
+            );
+        }
+        for (name, n) in std::mem::take(&mut counts) {
+            inputs.counts.update(name, n);
+        }
+
+        // 4. Changes whose `at` the watermark has reached, then advance.
+        let next = max_total
+            .map_or(0, |m| time_of(m.saturating_sub(cfg.lateness)))
+            .max(watermark);
+        while let Some(u) = loyalty_changes.next_if(|u| u.2 <= next) {
+            inputs.loyalty.send((u.0, u.1, u.2.max(watermark)));
+        }
+        while let Some(u) = store_changes.next_if(|u| u.2 <= next) {
+            inputs.stores.send((u.0, u.1, u.2.max(watermark)));
+        }
+        let previous = watermark;
+        watermark = next;
+        inputs.advance_to(watermark);
+        // Let the dataflow catch up to the previous round, so memory stays bounded.
+        worker.step_or_park_while(None, || probe.less_than(&previous));
+        if !any_more {
+            break;
+        }
+    }
+    drop(summary_in);
+    drop(inputs);
+    worker.step_or_park_while(None, || !probe.done());
+
+    if index != 0 {
+        return Ok(None);
+    }
+    let tokens = Tokenizer::new(&cfg.token_key);
+    let out = &cfg.out;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let promos = gathered.promotions.borrow();
+    let promotions = files::write_promotions(out, &promos, &tokens)?;
+    files::write_promotion_changes(out, &promos, &tokens)?;
+    files::write_dead_letters(out, &gathered.dead.borrow())?;
+    let metrics = files::metrics_json(&gathered.counts.borrow(), promotions);
+    files::write_metrics(out, &metrics)?;
+    Ok(Some(RunSummary {
+        metrics,
+        promotions,
+    }))
+}

@@ -1,0 +1,222 @@
+//! The output directory (SPEC §2–3): `promotions.csv`,
+//! `promotions.changes.jsonl`, `dead_letter.jsonl`, `metrics.json`.
+//!
+//! Delivery contract: files are written once the dataflow has drained, each to
+//! a temporary name and renamed into place, so a reader never sees half a file.
+//! Every file is sorted as the SPEC says, so the bytes do not depend on the
+//! number of workers or processes.
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use cdrflow_dataflows::model::{DeadLetter, Time};
+use cdrflow_dataflows::promotions::Promotion;
+use cdrflow_dataflows::spatial::round_half_up;
+use cdrflow_dataflows::time::date_string;
+use cdrflow_dataflows::token::Tokenizer;
+use serde_json::{json, Map, Value};
+
+use super::collect::consolidated;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {source}")]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// Writes `path` through a temporary file and a rename.
+pub fn write_atomic(
+    path: &Path,
+    body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), WriteError> {
+    let err = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let tmp = path.with_extension("tmp~");
+    let file = std::fs::File::create(&tmp).map_err(err)?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    body(&mut w).map_err(err)?;
+    w.flush().map_err(err)?;
+    drop(w);
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+pub const PROMOTION_COLUMNS: [&str; 11] = [
+    "date",
+    "customer_id",
+    "subscriber_token",
+    "record_id",
+    "start",
+    "cell_id",
+    "store_id",
+    "haversine_m",
+    "drive_m",
+    "product_id",
+    "source",
+];
+
+/// The CSV fields of a promotion row. `product_id`/`source` stay empty until the
+/// market-basket dataflow lands.
+fn promotion_fields(p: &Promotion, tokens: &Tokenizer) -> [String; 11] {
+    [
+        date_string(p.date),
+        p.customer_id.clone(),
+        tokens.token(&p.msisdn),
+        p.record_id.clone(),
+        p.start.to_string(),
+        p.cell_id.clone(),
+        p.store_id.clone(),
+        round_half_up(p.haversine_m.0).to_string(),
+        round_half_up(p.drive_m.0).to_string(),
+        String::new(),
+        String::new(),
+    ]
+}
+
+/// `promotions.csv`: the final view, sorted by (date, customer_id).
+pub fn write_promotions(
+    out: &Path,
+    updates: &[(Promotion, Time, isize)],
+    tokens: &Tokenizer,
+) -> Result<usize, WriteError> {
+    let rows = consolidated(updates);
+    let mut count = 0;
+    write_atomic(&out.join("promotions.csv"), |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record(PROMOTION_COLUMNS)?;
+        for (row, n) in &rows {
+            for _ in 0..(*n).max(0) {
+                csv.write_record(promotion_fields(row, tokens))?;
+                count += 1;
+            }
+        }
+        csv.flush()
+    })?;
+    Ok(count)
+}
+
+/// `promotions.changes.jsonl`: every change of the view, in time order, as
+/// `{"time":T,"diff":±1,<row>}` where `time` is the event-time watermark at
+/// which the change happened. Replaying the lines up to a time gives the view
+/// at that time.
+pub fn write_promotion_changes(
+    out: &Path,
+    updates: &[(Promotion, Time, isize)],
+    tokens: &Tokenizer,
+) -> Result<(), WriteError> {
+    let mut changes: Vec<((Time, Promotion), isize)> = consolidated(
+        &updates
+            .iter()
+            .map(|(p, t, r)| ((*t, p.clone()), *t, *r))
+            .collect::<Vec<_>>(),
+    );
+    changes.sort_by(|a, b| (a.0 .0, a.1 > 0, &a.0 .1).cmp(&(b.0 .0, b.1 > 0, &b.0 .1)));
+    write_atomic(&out.join("promotions.changes.jsonl"), |w| {
+        for ((time, row), diff) in &changes {
+            let fields = promotion_fields(row, tokens);
+            let mut obj = Map::new();
+            obj.insert("time".into(), json!(time));
+            obj.insert("diff".into(), json!(diff));
+            for (name, value) in PROMOTION_COLUMNS.iter().zip(fields) {
+                obj.insert((*name).into(), Value::String(value));
+            }
+            serde_json::to_writer(&mut *w, &Value::Object(obj))?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+}
+
+/// One line of `dead_letter.jsonl`, fields in the SPEC's order.
+#[derive(serde::Serialize)]
+struct DeadLine<'a> {
+    source: &'a str,
+    line: u64,
+    reason: String,
+    raw: &'a str,
+}
+
+/// `dead_letter.jsonl`, sorted by source and line.
+pub fn write_dead_letters(
+    out: &Path,
+    updates: &[(DeadLetter, Time, isize)],
+) -> Result<(), WriteError> {
+    let mut dead: Vec<&DeadLetter> = updates
+        .iter()
+        .filter(|(_, _, r)| *r > 0)
+        .map(|(d, _, _)| d)
+        .collect();
+    dead.sort();
+    write_atomic(&out.join("dead_letter.jsonl"), |w| {
+        for d in dead {
+            let line = DeadLine {
+                source: &d.source,
+                line: d.line,
+                reason: d.reason.to_string(),
+                raw: &d.raw,
+            };
+            serde_json::to_writer(&mut *w, &line)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+}
+
+/// `metrics.json` from the summed counts. Names with a `/` are grouped:
+/// `dead_letter_reasons/late` becomes `"dead_letter_reasons": {"late": …}`.
+pub fn metrics_json(counts: &BTreeMap<String, i64>, promotions: usize) -> Value {
+    let get = |k: &str| counts.get(k).copied().unwrap_or(0);
+    let mut obj = Map::new();
+    let valid = get("cdrs_valid");
+    let unique = get("cdrs_unique");
+    let requests = get("requests");
+    let calls = get("router_calls");
+    for (k, v) in [
+        ("cdrs_read", get("cdrs_read")),
+        ("cdrs_valid", valid),
+        ("cdrs_dead_lettered", get("cdrs_dead_lettered")),
+        ("cdrs_late", get("cdrs_late")),
+        ("cdrs_duplicate", valid - unique),
+        ("cdrs_unique", unique),
+        ("cdrs_unknown_cell", get("cdrs_unknown_cell")),
+        ("router_requests", requests),
+        ("router_calls", calls),
+        ("cache_hits", requests - calls),
+        ("promotions", promotions as i64),
+    ] {
+        obj.insert(k.into(), json!(v));
+    }
+    let mut groups: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    for group in [
+        "dead_letter_reasons",
+        "csv_dead_lettered",
+        "csv_dead_lettered_by_reason",
+    ] {
+        groups.insert(group, Map::new());
+    }
+    for (k, v) in counts {
+        if let Some((group, name)) = k.split_once('/') {
+            groups
+                .entry(group)
+                .or_default()
+                .insert(name.into(), json!(v));
+        }
+    }
+    for (group, map) in groups {
+        obj.insert(group.into(), Value::Object(map));
+    }
+    Value::Object(obj)
+}
+
+pub fn write_metrics(out: &Path, metrics: &Value) -> Result<(), WriteError> {
+    write_atomic(&out.join("metrics.json"), |w| {
+        serde_json::to_writer_pretty(&mut *w, metrics)?;
+        w.write_all(b"\n")
+    })
+}

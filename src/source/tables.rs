@@ -1,0 +1,343 @@
+//! The dataset's tables (SPEC §1) read into typed rows, and the two change
+//! files. Every rejected row is a dead letter; the caller decides what to do with
+//! the rows (they become dataflow inputs).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use cdrflow_dataflows::model::{
+    Change, DeadLetter, Epoch, Loyalty, Point, Reason, Store, Subscriber, Tower,
+};
+
+use super::csv_table::{field, read_csv, Row, SourceError, Table};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Product {
+    pub product_id: String,
+    pub category: String,
+    pub price_cents: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Purchase {
+    pub txn_id: String,
+    pub customer_id: String,
+    pub store_id: String,
+    pub ts: Epoch,
+    pub product_id: String,
+    pub quantity: i64,
+    pub amount_cents: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Weather {
+    pub region: String,
+    /// Midnight (UTC) of the row's date.
+    pub date: Epoch,
+    pub condition: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct RoadNode {
+    pub node_id: String,
+    pub at: Point,
+}
+
+#[derive(Clone, Debug)]
+pub struct RoadEdge {
+    pub from: String,
+    pub to: String,
+    pub length_m: f64,
+}
+
+/// Every table of a dataset directory, validated.
+#[derive(Default)]
+pub struct Tables {
+    pub towers: Vec<Tower>,
+    pub stores: Vec<Store>,
+    pub loyalty: Vec<Loyalty>,
+    pub products: Vec<Product>,
+    pub purchases: Vec<Purchase>,
+    pub weather: Vec<Weather>,
+    pub subscribers: Vec<Subscriber>,
+    pub nodes: Vec<RoadNode>,
+    pub edges: Vec<RoadEdge>,
+    pub loyalty_changes: Vec<Change<String, Loyalty>>,
+    pub store_changes: Vec<Change<String, Store>>,
+    /// Rejected rows of every file, in file order.
+    pub dead: Vec<DeadLetter>,
+    /// Rejected rows per file (dataset path → count), every file listed.
+    pub dead_per_file: BTreeMap<String, u64>,
+}
+
+impl Tables {
+    fn take<T>(&mut self, rel: &str, table: Table<T>) -> Vec<T> {
+        *self.dead_per_file.entry(rel.to_string()).or_default() += table.dead.len() as u64;
+        self.dead.extend(table.dead);
+        table.rows.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// The road graph's edges name nodes that must exist: an edge naming an
+    /// unknown node is dead-lettered as `bad_value:from_node`/`to_node`. Called
+    /// by [`load`] after both files are read.
+    fn check_edges(&mut self, edge_lines: Vec<(u64, RoadEdge)>, edge_raw: Vec<String>) {
+        let known: BTreeSet<&str> = self.nodes.iter().map(|n| n.node_id.as_str()).collect();
+        let mut kept = Vec::with_capacity(edge_lines.len());
+        let rel = "roads/edges.csv";
+        for ((line, e), raw) in edge_lines.into_iter().zip(edge_raw) {
+            let reason = if !known.contains(e.from.as_str()) {
+                Some("from_node")
+            } else if !known.contains(e.to.as_str()) {
+                Some("to_node")
+            } else {
+                None
+            };
+            match reason {
+                Some(col) => {
+                    *self.dead_per_file.entry(rel.into()).or_default() += 1;
+                    self.dead.push(DeadLetter {
+                        source: rel.into(),
+                        line,
+                        reason: Reason::BadValue(col.into()),
+                        raw,
+                    });
+                }
+                None => kept.push(e),
+            }
+        }
+        self.edges = kept;
+    }
+}
+
+const LOYALTY_COLUMNS: [&str; 7] = [
+    "customer_id",
+    "msisdn",
+    "loyalty_points",
+    "opt_in",
+    "gender",
+    "birth_year",
+    "region",
+];
+const STORE_COLUMNS: [&str; 5] = ["store_id", "name", "lat", "lon", "region"];
+
+/// Reads every table of `dir`. Missing required files or columns are errors;
+/// bad rows are dead letters in [`Tables::dead`].
+pub fn load(dir: &Path) -> Result<Tables, SourceError> {
+    let mut t = Tables::default();
+
+    let towers = read_csv(dir, "towers.csv", &["cell_id", "lat", "lon"], |r| {
+        Ok(Tower {
+            cell_id: field::required(r.get(0), "cell_id")?.into(),
+            at: point(r, 1, 2)?,
+        })
+    })?;
+    t.towers = t.take("towers.csv", towers);
+
+    let stores = read_csv(dir, "stores.csv", &STORE_COLUMNS, |r| {
+        Ok(Store {
+            store_id: field::required(r.get(0), "store_id")?.into(),
+            name: field::required(r.get(1), "name")?.into(),
+            at: point(r, 2, 3)?,
+            region: field::required(r.get(4), "region")?.into(),
+        })
+    })?;
+    t.stores = t.take("stores.csv", stores);
+
+    let loyalty = read_csv(dir, "loyalty.csv", &LOYALTY_COLUMNS, |r| {
+        loyalty_row(&|i| r.get(i))
+    })?;
+    t.loyalty = t.take("loyalty.csv", loyalty);
+
+    let products = read_csv(
+        dir,
+        "products.csv",
+        &["product_id", "name", "category", "price_cents"],
+        |r| {
+            field::required(r.get(1), "name")?;
+            Ok(Product {
+                product_id: field::required(r.get(0), "product_id")?.into(),
+                category: field::required(r.get(2), "category")?.into(),
+                price_cents: field::count(r.get(3), "price_cents")?,
+            })
+        },
+    )?;
+    t.products = t.take("products.csv", products);
+    let known_products: BTreeSet<String> =
+        t.products.iter().map(|p| p.product_id.clone()).collect();
+
+    let purchases = read_csv(
+        dir,
+        "purchases.csv",
+        &[
+            "txn_id",
+            "customer_id",
+            "store_id",
+            "ts",
+            "product_id",
+            "quantity",
+            "amount_cents",
+        ],
+        |r| {
+            let txn_id = field::required(r.get(0), "txn_id")?.to_string();
+            let customer_id = field::required(r.get(1), "customer_id")?.to_string();
+            let store_id = field::required(r.get(2), "store_id")?.to_string();
+            let ts_text = field::required(r.get(3), "ts")?;
+            let product_id = field::required(r.get(4), "product_id")?.to_string();
+            let quantity_text = field::required(r.get(5), "quantity")?;
+            let amount_text = field::required(r.get(6), "amount_cents")?;
+            let ts = field::int(ts_text, "ts")?;
+            if !known_products.contains(&product_id) {
+                return Err(Reason::BadValue("product_id".into()));
+            }
+            let quantity = field::count(quantity_text, "quantity")?;
+            let amount_cents = field::int(amount_text, "amount_cents")?;
+            Ok(Purchase {
+                txn_id,
+                customer_id,
+                store_id,
+                ts,
+                product_id,
+                quantity,
+                amount_cents,
+            })
+        },
+    )?;
+    t.purchases = t.take("purchases.csv", purchases);
+
+    let weather = read_csv(
+        dir,
+        "weather.csv",
+        &["region", "date", "condition", "temp_c"],
+        |r| {
+            let region = field::required(r.get(0), "region")?.to_string();
+            let date = cdrflow_dataflows::time::parse_date(field::required(r.get(1), "date")?)
+                .ok_or_else(|| Reason::BadValue("date".into()))?;
+            let condition = field::required(r.get(2), "condition")?;
+            if !condition
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            {
+                return Err(Reason::BadValue("condition".into()));
+            }
+            field::float(r.get(3), "temp_c")?;
+            Ok(Weather {
+                region,
+                date,
+                condition: condition.into(),
+            })
+        },
+    )?;
+    t.weather = t.take("weather.csv", weather);
+
+    let subscribers = read_csv(
+        dir,
+        "subscribers.csv",
+        &[
+            "msisdn",
+            "gender",
+            "birth_year",
+            "plan",
+            "monthly_fee_cents",
+        ],
+        |r| {
+            let msisdn = field::msisdn(r.get(0), "msisdn")?;
+            let birth_year = field::optional_year(r.get(2), "birth_year")?;
+            let fee = r.get(4);
+            let monthly_fee_cents = if fee.is_empty() {
+                0
+            } else {
+                field::count(fee, "monthly_fee_cents")?
+            };
+            Ok(Subscriber {
+                msisdn,
+                gender: r.get(1).into(),
+                birth_year,
+                plan: r.get(3).into(),
+                monthly_fee_cents,
+            })
+        },
+    )?;
+    t.subscribers = t.take("subscribers.csv", subscribers);
+
+    let nodes = read_csv(dir, "roads/nodes.csv", &["node_id", "lat", "lon"], |r| {
+        Ok(RoadNode {
+            node_id: field::required(r.get(0), "node_id")?.into(),
+            at: point(r, 1, 2)?,
+        })
+    })?;
+    t.nodes = t.take("roads/nodes.csv", nodes);
+
+    let mut raws = Vec::new();
+    let edges = read_csv(
+        dir,
+        "roads/edges.csv",
+        &["from_node", "to_node", "length_m"],
+        |r| {
+            let from = field::required(r.get(0), "from_node")?.to_string();
+            let to = field::required(r.get(1), "to_node")?.to_string();
+            let length_m = field::float(r.get(2), "length_m")?;
+            if length_m < 0.0 {
+                return Err(Reason::BadValue("length_m".into()));
+            }
+            raws.push(format!("{},{},{}", r.get(0), r.get(1), r.get(2)));
+            Ok(RoadEdge { from, to, length_m })
+        },
+    )?;
+    *t.dead_per_file.entry("roads/edges.csv".into()).or_default() += edges.dead.len() as u64;
+    t.dead.extend(edges.dead);
+    t.check_edges(edges.rows, raws);
+
+    let (changes, dead) =
+        super::changes::read_changes(dir, "loyalty_changes.jsonl", &LOYALTY_COLUMNS, loyalty_row)
+            .map_err(|source| SourceError::Io {
+            path: dir.join("loyalty_changes.jsonl"),
+            source,
+        })?;
+    t.loyalty_changes = changes;
+    *t.dead_per_file
+        .entry("loyalty_changes.jsonl".into())
+        .or_default() += dead.len() as u64;
+    t.dead.extend(dead);
+
+    let (changes, dead) =
+        super::changes::read_changes(dir, "stores_changes.jsonl", &STORE_COLUMNS, |get| {
+            Ok(Store {
+                store_id: field::required(get(0), "store_id")?.into(),
+                name: field::required(get(1), "name")?.into(),
+                at: Point::new(field::lat(get(2), "lat")?, field::lon(get(3), "lon")?),
+                region: field::required(get(4), "region")?.into(),
+            })
+        })
+        .map_err(|source| SourceError::Io {
+            path: dir.join("stores_changes.jsonl"),
+            source,
+        })?;
+    t.store_changes = changes;
+    *t.dead_per_file
+        .entry("stores_changes.jsonl".into())
+        .or_default() += dead.len() as u64;
+    t.dead.extend(dead);
+
+    Ok(t)
+}
+
+fn point(r: &Row, lat: usize, lon: usize) -> Result<Point, Reason> {
+    Ok(Point::new(
+        field::lat(r.get(lat), "lat")?,
+        field::lon(r.get(lon), "lon")?,
+    ))
+}
+
+/// A loyalty row from its columns in the order customer_id, msisdn,
+/// loyalty_points, opt_in, gender, birth_year, region.
+fn loyalty_row<'a>(get: &dyn Fn(usize) -> &'a str) -> Result<Loyalty, Reason> {
+    Ok(Loyalty {
+        customer_id: field::required(get(0), "customer_id")?.into(),
+        msisdn: field::msisdn(get(1), "msisdn")?,
+        loyalty_points: field::int(get(2), "loyalty_points")?,
+        opt_in: field::boolean(get(3), "opt_in")?,
+        gender: get(4).into(),
+        birth_year: field::optional_year(get(5), "birth_year")?,
+        region: field::required(get(6), "region")?.into(),
+    })
+}
