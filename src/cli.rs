@@ -213,4 +213,7 @@ pub struct GenerateArgs {
     /// Threads (default: the number of cores). The output does not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// No progress output.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }

@@ -19,7 +19,43 @@ pub mod run;
 pub mod sink;
 pub mod source;
 
-/// `cdrflow generate`.
-pub fn generate_cmd(_args: cli::GenerateArgs) -> anyhow::Result<()> {
-    anyhow::bail!("generate: not wired yet")
+/// `cdrflow generate`: a preset scale, flags on top, progress on stderr.
+pub fn generate_cmd(args: cli::GenerateArgs) -> anyhow::Result<()> {
+    let mut cfg = generate::GenerateConfig::scale(&args.scale).ok_or_else(|| {
+        anyhow::anyhow!("--scale {}: not one of {}", args.scale, generate::SCALES.join(", "))
+    })?;
+    cfg.out = args.out;
+    cfg.seed = args.seed;
+    cfg.gzip = args.gzip;
+    if let Some(n) = args.cdrs {
+        cfg.cdrs = n;
+    }
+    if let Some(t) = args.threads {
+        cfg.threads = t;
+    }
+    let total = cfg.cdrs;
+    let started = std::time::Instant::now();
+    let last = std::cell::Cell::new(std::time::Instant::now());
+    let quiet = args.quiet;
+    let summary = generate::generate(&cfg, &|done| {
+        if !quiet && last.get().elapsed().as_secs_f64() >= 2.0 {
+            last.set(std::time::Instant::now());
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            eprintln!("generate: {done}/{total} CDR lines ({:.0}%), {:.2} M lines/s", 100.0 * done as f64 / total.max(1) as f64, rate / 1e6);
+        }
+    })?;
+    if !quiet {
+        eprintln!(
+            "generate: {} CDR lines ({} duplicates, {} late, {} malformed planted), {} to {}, in {:.1} s -> {}",
+            summary.cdrs,
+            summary.duplicates,
+            summary.late,
+            summary.malformed,
+            summary.first_date,
+            summary.last_date,
+            started.elapsed().as_secs_f64(),
+            cfg.out.display()
+        );
+    }
+    Ok(())
 }

@@ -420,24 +420,35 @@ fn run_worker(
             break;
         }
     }
-    drop(summary_in);
+    // The input has ended at `watermark`: the outputs are the view at that
+    // watermark. Expiries scheduled past it (retention, dedup horizon) belong to
+    // event time that never came, so the run stops there instead of draining.
+    let end = watermark + 1;
+    inputs.advance_to(end);
+    summary_in.advance_to(u64::MAX);
+    worker.step_or_park_while(None, || probe.less_than(&end));
+    let result = if index == 0 { write_outputs(cfg, &gathered, watermark).map(Some) } else { Ok(None) };
+    // Every worker reached `end`; what is left are retractions scheduled for
+    // later event time. Drop the dataflows rather than compute them.
     drop(inputs);
-    worker.step_or_park_while(None, || !probe.done());
-
-    if index != 0 {
-        return Ok(None);
+    drop(summary_in);
+    for id in worker.installed_dataflows() {
+        worker.drop_dataflow(id);
     }
+    result
+}
+
+/// Writes every output file (worker 0) from the updates up to `watermark`.
+fn write_outputs(cfg: &RunConfig, gathered: &Gathered, watermark: Time) -> anyhow::Result<RunSummary> {
     let tokens = Tokenizer::new(&cfg.token_key);
     let out = &cfg.out;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let promos = gathered.promotions.borrow();
+    let mut promos = gathered.promotions.borrow().clone();
+    promos.retain(|(_, t, _)| *t <= watermark);
     let promotions = files::write_promotions(out, &promos, &tokens)?;
     files::write_promotion_changes(out, &promos, &tokens)?;
     files::write_dead_letters(out, &gathered.dead.borrow())?;
     let metrics = files::metrics_json(&gathered.counts.borrow(), promotions);
     files::write_metrics(out, &metrics)?;
-    Ok(Some(RunSummary {
-        metrics,
-        promotions,
-    }))
+    Ok(RunSummary { metrics, promotions })
 }
