@@ -1,1 +1,14 @@
-mod placeholder {}
+//! The one integration-test binary (links timely, differential once).
+//!
+//! | module | tests |
+//! |---|---|
+//! | `util` | running the real binary, temp dirs, generated datasets |
+//! | `cli` | refusals: missing files/columns, no token key, bad flags — clear message, non-zero exit |
+//! | `workers` | same bytes for `-w 1`, `-w 2` and two processes |
+//! | `accounting` | generate → run → the SPEC §2 identities and the planted counts |
+//! | `golden` | hand-computed fixtures under `datasets/*/expected` |
+
+mod accounting;
+mod cli;
+mod util;
+mod workers;

@@ -27,6 +27,7 @@ pub mod loyalty;
 pub mod model;
 pub mod phone;
 pub mod promotions;
+pub mod reference;
 pub mod route;
 pub mod spatial;
 pub mod stores;
