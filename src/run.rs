@@ -312,6 +312,7 @@ fn run_worker(
     let mut watermark: Time = 0;
     let mut counts: BTreeMap<String, isize> = BTreeMap::new();
 
+    let mut progress = Progress::new();
     for round in 0u64.. {
         // 1. Read and parse this worker's block of the round.
         let bytes = if cdr_file.gzip {
@@ -367,6 +368,9 @@ fn run_worker(
             max_total = max_total.max(s.max_start);
         }
         let any_more = round_sums.iter().any(|s| s.2);
+        if index == 0 && !cfg.quiet {
+            progress.report(lines_total, (round + 1) * peers as u64 * block_size, cdr_file, !any_more);
+        }
 
         // 3. Lateness and line numbers, then into the dataflow.
         if let Some(block) = parsed {
@@ -451,4 +455,30 @@ fn write_outputs(cfg: &RunConfig, gathered: &Gathered, watermark: Time) -> anyho
     let metrics = files::metrics_json(&gathered.counts.borrow(), promotions);
     files::write_metrics(out, &metrics)?;
     Ok(RunSummary { metrics, promotions })
+}
+
+/// A plain progress line on stderr every few seconds (worker 0), and a last one
+/// at the end of the input: lines read, share of the file, rate.
+struct Progress {
+    started: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let now = std::time::Instant::now();
+        Progress { started: now, last: now }
+    }
+
+    fn report(&mut self, lines: u64, bytes_done: u64, file: &CdrFile, last: bool) {
+        if !last && self.last.elapsed().as_secs_f64() < 3.0 {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        let share = if file.gzip || file.len == 0 { String::new() } else {
+            format!(" ({:.0}% of {})", 100.0 * (bytes_done.min(file.len) as f64) / file.len as f64, file.path.display())
+        };
+        eprintln!("cdrflow: read {lines} CDR lines{share}, {:.2} M lines/s{}", lines as f64 / secs / 1e6, if last { ", input done" } else { "" });
+    }
 }

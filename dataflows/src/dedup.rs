@@ -24,6 +24,7 @@
 use differential_dataflow::{AsCollection, VecCollection};
 use timely::dataflow::operators::vec::{Filter, Map};
 
+use crate::expiry::expire;
 use crate::model::{time_of, Cdr, Time};
 
 /// Unique CDRs from valid copies; `horizon` in seconds of event time.
@@ -31,17 +32,8 @@ pub fn dedup<'s>(
     valid: VecCollection<'s, Time, Cdr>,
     horizon: u64,
 ) -> VecCollection<'s, Time, Cdr> {
-    let copies = valid
-        .inner
-        .flat_map(move |(cdr, t, r)| {
-            let end = (time_of(cdr.start) + horizon).max(t + 1);
-            let key = cdr.record_id.clone();
-            [
-                ((key.clone(), (cdr.clone(), t)), t, r),
-                ((key, (cdr, t)), end, -r),
-            ]
-        })
-        .as_collection();
+    let arrived = valid.inner.map(|(cdr, t, r)| ((cdr.record_id.clone(), (cdr, t)), t, r)).as_collection();
+    let copies = expire(arrived, move |(_, (cdr, _))| time_of(cdr.start) + horizon);
     copies
         .reduce_named("Dedup", |_id, copies, out| {
             out.push((copies[0].0.clone(), 1))

@@ -8,8 +8,8 @@
 //! distance.
 //!
 //! ```text
-//! requests(pair, start) ─reduce(pair: greedy entries)─▶ (pair, (start, t0))
-//!        entries (pair, t0) ─distinct─map(router)─▶ (pair, t0, drive) ─join─▶ ((pair, start), drive)
+//! requests(pair, start) ─reduce(pair: greedy entries)─▶ entries (pair, t0)
+//! entries ─map(router call)─distinct─▶ (pair, drive) ─join(pair)─▶ requests with drive
 //! ```
 //!
 //! The store's position is part of the pair, so a store that moves starts new
@@ -37,42 +37,40 @@ pub struct Pair {
 /// The router shared by the workers of a process.
 pub type SharedRouter = Arc<dyn Router + Send + Sync>;
 
-/// `(pair, (start, t0))`: the entry start `t0` serving each distinct request time.
+/// `(pair, t0)`: the cache entries of each pair, one per router call.
+///
+/// The reduce replays a pair's request times on each change, so its output is
+/// kept small (entries, not one row per request).
 pub fn cache_entries<'s>(
     requests: VecCollection<'s, Time, (Pair, Epoch)>,
     ttl: i64,
-) -> VecCollection<'s, Time, (Pair, (Epoch, Epoch))> {
+) -> VecCollection<'s, Time, (Pair, Epoch)> {
     requests.reduce_named("DriveCacheEntries", move |_pair, starts, out| {
         let mut t0: Option<Epoch> = None;
         for (start, _) in starts {
             let start = **start;
             if t0.is_none_or(|t0| start >= t0.saturating_add(ttl)) {
                 t0 = Some(start);
+                out.push((start, 1));
             }
-            out.push(((start, t0.unwrap_or(start)), 1));
         }
     })
 }
 
-/// The router calls (one per entry) and the distance each request time gets.
-/// Returns `(calls, ((pair, start), drive_m))`.
-#[allow(clippy::type_complexity)]
+/// The router is called once per entry; `(pair, drive_m)` is its answer.
+///
+/// Unchecked assumption: the router is a pure function of the pair (the
+/// embedded one is), so every entry of a pair carries the same distance and a
+/// request can take it by pair. A router whose answers change over time would
+/// need an as-of join from each request to the entry serving it.
 pub fn drive_distances<'s>(
-    entries: VecCollection<'s, Time, (Pair, (Epoch, Epoch))>,
+    entries: VecCollection<'s, Time, (Pair, Epoch)>,
     router: SharedRouter,
-) -> (
-    VecCollection<'s, Time, (Pair, Epoch)>,
-    VecCollection<'s, Time, ((Pair, Epoch), Option<Deg>)>,
-) {
-    let calls = entries.clone().map(|(pair, (_, t0))| (pair, t0)).distinct();
-    let distances = calls.clone().map(move |(pair, t0)| {
-        let d = router.distance_m(pair.from, pair.to).map(Deg);
-        ((pair, t0), d)
-    });
-    let by_request = entries
-        .map(|(pair, (start, t0))| ((pair, t0), start))
-        .join_map(distances, |(pair, _t0), start, d| {
-            ((pair.clone(), *start), *d)
-        });
-    (calls, by_request)
+) -> VecCollection<'s, Time, (Pair, Option<Deg>)> {
+    entries
+        .map(move |(pair, _t0)| {
+            let d = router.distance_m(pair.from, pair.to).map(Deg);
+            (pair, d)
+        })
+        .distinct()
 }

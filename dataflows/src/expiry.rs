@@ -9,23 +9,62 @@
 //!   stays shown ("final", SPEC §3 view retention; "never retracts the copy that
 //!   was kept", SPEC §2 dedup horizon).
 
+use std::collections::BTreeMap;
+
 use differential_dataflow::{AsCollection, VecCollection};
-use timely::dataflow::operators::vec::{Filter, Map};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::vec::Filter;
+use timely::dataflow::operators::Capability;
 
 use crate::model::Time;
 
-/// Each update `(d, t, r)` also schedules `(d, max(until(d), t+1), -r)`.
-pub fn expire<'s, D>(
-    c: VecCollection<'s, Time, D>,
-    until: impl Fn(&D) -> Time + 'static,
-) -> VecCollection<'s, Time, D>
+/// Each update `(d, t, r)` is followed, at `max(until(d), t+1)`, by `(d, -r)`.
+///
+/// The retraction is issued when the input frontier reaches that time, not
+/// sent ahead as a future-dated update: future updates would sit in every
+/// downstream batcher and be re-merged on each batch until due (measured:
+/// superlinear time on long runs). The operator holds the pending retractions
+/// ordered by time and one capability for the earliest.
+pub fn expire<'s, D>(c: VecCollection<'s, Time, D>, until: impl Fn(&D) -> Time + 'static) -> VecCollection<'s, Time, D>
 where
     D: differential_dataflow::Data,
 {
     c.inner
-        .flat_map(move |(d, t, r)| {
-            let end = until(&d).max(t + 1);
-            [(d.clone(), t, r), (d, end, -r)]
+        .unary_frontier(Pipeline, "Expire", move |_initial, _info| {
+            let mut pending: BTreeMap<Time, Vec<(D, isize)>> = BTreeMap::new();
+            let mut held: Option<Capability<Time>> = None;
+            move |(input, frontier), output| {
+                input.for_each(|time, data| {
+                    let mut session = output.session(&time);
+                    for (d, t, r) in data.drain(..) {
+                        let end = until(&d).max(t + 1);
+                        if held.as_ref().is_none_or(|h| *h.time() > end) {
+                            held = Some(time.delayed(&end, 0));
+                        }
+                        pending.entry(end).or_default().push((d.clone(), -r));
+                        session.give((d, t, r));
+                    }
+                });
+                let reached = frontier.frontier().iter().min().copied();
+                while let Some(entry) = pending.first_entry() {
+                    let due = *entry.key();
+                    if reached.is_some_and(|f| f < due) {
+                        break;
+                    }
+                    let retractions = entry.remove();
+                    let cap = held.as_ref().expect("a capability covers every pending time").delayed(&due);
+                    output.session(&cap).give_iterator(retractions.into_iter().map(|(d, r)| (d, due, r)));
+                }
+                match pending.keys().next() {
+                    Some(next) => {
+                        if let Some(h) = held.as_mut() {
+                            h.downgrade(next);
+                        }
+                    }
+                    None => held = None,
+                }
+            }
         })
         .as_collection()
 }

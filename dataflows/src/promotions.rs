@@ -129,12 +129,12 @@ pub fn promotions<'s>(
     );
 
     let entries = cache_entries(requests.clone().map(|r| (r.pair, r.start)), p.cache_ttl);
-    let (calls, drive) = drive_distances(entries, router);
+    let drive = drive_distances(entries.clone(), router);
 
     let max_drive = p.max_drive_m;
     let promotions = requests
         .clone()
-        .map(|r| ((r.pair.clone(), r.start), r))
+        .map(|r| (r.pair.clone(), r))
         .join_map(drive, |_, r, d| (r.clone(), *d))
         .flat_map(move |(r, d)| {
             let d = d.filter(|d| d.0 <= max_drive)?;
@@ -169,6 +169,6 @@ pub fn promotions<'s>(
         // until t0 + ttl), so when that day is released the next day's entries
         // would be recomputed: freeze them one ttl earlier so that release never
         // shows up as new router calls.
-        router_calls: freeze(calls, move |(_, t0)| release(t0 - ttl)).map(|_| ()),
+        router_calls: freeze(entries, move |(_, t0)| release(t0 - ttl)).map(|_| ()),
     }
 }
