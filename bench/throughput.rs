@@ -358,7 +358,7 @@ fn main() {
             promotions: get("promotions"),
         };
         println!(
-            "cdrflow -w {w}: {} CDRs in {:.2} s wall ({} CPU s) = {} CDRs/s; peak RSS {}; {} promotions; load {:.2} -> {:.2}",
+            "cdrflow -w {w}: {} CDRs in {:.2} s wall ({} CPU s) = {}; peak RSS {}; {} promotions; load {:.2} -> {:.2}",
             run.cdrs_read,
             run.usage.wall_s,
             run.usage.cpu_s.map_or("?".into(), |c| format!("{c:.2}")),

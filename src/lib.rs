@@ -22,7 +22,11 @@ pub mod source;
 /// `cdrflow generate`: a preset scale, flags on top, progress on stderr.
 pub fn generate_cmd(args: cli::GenerateArgs) -> anyhow::Result<()> {
     let mut cfg = generate::GenerateConfig::scale(&args.scale).ok_or_else(|| {
-        anyhow::anyhow!("--scale {}: not one of {}", args.scale, generate::SCALES.join(", "))
+        anyhow::anyhow!(
+            "--scale {}: not one of {}",
+            args.scale,
+            generate::SCALES.join(", ")
+        )
     })?;
     cfg.out = args.out;
     cfg.seed = args.seed;
@@ -41,7 +45,11 @@ pub fn generate_cmd(args: cli::GenerateArgs) -> anyhow::Result<()> {
         if !quiet && last.get().elapsed().as_secs_f64() >= 2.0 {
             last.set(std::time::Instant::now());
             let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            eprintln!("generate: {done}/{total} CDR lines ({:.0}%), {:.2} M lines/s", 100.0 * done as f64 / total.max(1) as f64, rate / 1e6);
+            eprintln!(
+                "generate: {done}/{total} CDR lines ({:.0}%), {:.2} M lines/s",
+                100.0 * done as f64 / total.max(1) as f64,
+                rate / 1e6
+            );
         }
     })?;
     if !quiet {

@@ -86,20 +86,22 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
     Ok(summary)
 }
 
+/// An upsert stream of a keyed table: `(key, Some(row) | None, time)`.
+type UpsertInput<V> =
+    InputHandle<Time, timely::container::CapacityContainerBuilder<Vec<(String, Option<V>, Time)>>>;
+/// Each worker's summary of a round: `(round, worker, summary, more blocks follow)`.
+type SummaryRecord = (u64, usize, BlockSummary, bool);
+type SummaryInput =
+    InputHandle<Time, timely::container::CapacityContainerBuilder<Vec<SummaryRecord>>>;
+
 /// The inputs a worker feeds.
 struct Inputs {
     cdrs: differential_dataflow::input::InputSession<Time, Cdr, isize>,
     towers: differential_dataflow::input::InputSession<Time, Tower, isize>,
     dead: differential_dataflow::input::InputSession<Time, DeadLetter, isize>,
     counts: differential_dataflow::input::InputSession<Time, String, isize>,
-    stores: InputHandle<
-        Time,
-        timely::container::CapacityContainerBuilder<Vec<(String, Option<Store>, Time)>>,
-    >,
-    loyalty: InputHandle<
-        Time,
-        timely::container::CapacityContainerBuilder<Vec<(String, Option<Loyalty>, Time)>>,
-    >,
+    stores: UpsertInput<Store>,
+    loyalty: UpsertInput<Loyalty>,
 }
 
 impl Inputs {
@@ -196,18 +198,9 @@ fn build(
 }
 
 /// A summary dataflow: each worker's block summary of a round, seen by all.
-type Summaries = Rc<RefCell<Vec<(u64, usize, BlockSummary, bool)>>>;
+type Summaries = Rc<RefCell<Vec<SummaryRecord>>>;
 
-fn build_summaries(
-    worker: &mut Worker,
-) -> (
-    InputHandle<
-        Time,
-        timely::container::CapacityContainerBuilder<Vec<(u64, usize, BlockSummary, bool)>>,
-    >,
-    ProbeHandle<Time>,
-    Summaries,
-) {
+fn build_summaries(worker: &mut Worker) -> (SummaryInput, ProbeHandle<Time>, Summaries) {
     let seen: Summaries = Rc::new(RefCell::new(Vec::new()));
     let sink = seen.clone();
     let probe = ProbeHandle::new();
@@ -369,7 +362,12 @@ fn run_worker(
         }
         let any_more = round_sums.iter().any(|s| s.2);
         if index == 0 && !cfg.quiet {
-            progress.report(lines_total, (round + 1) * peers as u64 * block_size, cdr_file, !any_more);
+            progress.report(
+                lines_total,
+                (round + 1) * peers as u64 * block_size,
+                cdr_file,
+                !any_more,
+            );
         }
 
         // 3. Lateness and line numbers, then into the dataflow.
@@ -431,7 +429,11 @@ fn run_worker(
     inputs.advance_to(end);
     summary_in.advance_to(u64::MAX);
     worker.step_or_park_while(None, || probe.less_than(&end));
-    let result = if index == 0 { write_outputs(cfg, &gathered, watermark).map(Some) } else { Ok(None) };
+    let result = if index == 0 {
+        write_outputs(cfg, &gathered, watermark).map(Some)
+    } else {
+        Ok(None)
+    };
     // Every worker reached `end`; what is left are retractions scheduled for
     // later event time. Drop the dataflows rather than compute them.
     drop(inputs);
@@ -443,7 +445,11 @@ fn run_worker(
 }
 
 /// Writes every output file (worker 0) from the updates up to `watermark`.
-fn write_outputs(cfg: &RunConfig, gathered: &Gathered, watermark: Time) -> anyhow::Result<RunSummary> {
+fn write_outputs(
+    cfg: &RunConfig,
+    gathered: &Gathered,
+    watermark: Time,
+) -> anyhow::Result<RunSummary> {
     let tokens = Tokenizer::new(&cfg.token_key);
     let out = &cfg.out;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -454,7 +460,10 @@ fn write_outputs(cfg: &RunConfig, gathered: &Gathered, watermark: Time) -> anyho
     files::write_dead_letters(out, &gathered.dead.borrow())?;
     let metrics = files::metrics_json(&gathered.counts.borrow(), promotions);
     files::write_metrics(out, &metrics)?;
-    Ok(RunSummary { metrics, promotions })
+    Ok(RunSummary {
+        metrics,
+        promotions,
+    })
 }
 
 /// A plain progress line on stderr every few seconds (worker 0), and a last one
@@ -467,7 +476,10 @@ struct Progress {
 impl Progress {
     fn new() -> Self {
         let now = std::time::Instant::now();
-        Progress { started: now, last: now }
+        Progress {
+            started: now,
+            last: now,
+        }
     }
 
     fn report(&mut self, lines: u64, bytes_done: u64, file: &CdrFile, last: bool) {
@@ -476,9 +488,19 @@ impl Progress {
         }
         self.last = std::time::Instant::now();
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
-        let share = if file.gzip || file.len == 0 { String::new() } else {
-            format!(" ({:.0}% of {})", 100.0 * (bytes_done.min(file.len) as f64) / file.len as f64, file.path.display())
+        let share = if file.gzip || file.len == 0 {
+            String::new()
+        } else {
+            format!(
+                " ({:.0}% of {})",
+                100.0 * (bytes_done.min(file.len) as f64) / file.len as f64,
+                file.path.display()
+            )
         };
-        eprintln!("cdrflow: read {lines} CDR lines{share}, {:.2} M lines/s{}", lines as f64 / secs / 1e6, if last { ", input done" } else { "" });
+        eprintln!(
+            "cdrflow: read {lines} CDR lines{share}, {:.2} M lines/s{}",
+            lines as f64 / secs / 1e6,
+            if last { ", input done" } else { "" }
+        );
     }
 }

@@ -5,7 +5,10 @@ use crate::util::*;
 
 fn stderr_of(args: &[&str]) -> (bool, String) {
     let out = run(args, false);
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -14,33 +17,73 @@ fn missing_file_and_missing_column_are_named() {
     let out = tempfile::tempdir().unwrap();
     let (d, o) = (data.path().to_str().unwrap(), out.path().to_str().unwrap());
 
-    std::fs::rename(data.path().join("towers.csv"), data.path().join("towers.bak")).unwrap();
+    std::fs::rename(
+        data.path().join("towers.csv"),
+        data.path().join("towers.bak"),
+    )
+    .unwrap();
     let (ok, err) = stderr_of(&["run", "--data", d, "--out", o]);
-    assert!(!ok && err.contains("towers.csv"), "missing file named: {err}");
+    assert!(
+        !ok && err.contains("towers.csv"),
+        "missing file named: {err}"
+    );
 
     let towers = read(data.path().join("towers.bak"));
     let renamed = towers.replacen("lat", "latitude", 1);
     std::fs::write(data.path().join("towers.csv"), renamed).unwrap();
     let (ok, err) = stderr_of(&["run", "--data", d, "--out", o]);
-    assert!(!ok && err.contains("towers.csv") && err.contains("`lat`"), "missing column named: {err}");
+    assert!(
+        !ok && err.contains("towers.csv") && err.contains("`lat`"),
+        "missing column named: {err}"
+    );
     std::fs::write(data.path().join("towers.csv"), towers).unwrap();
 
-    std::fs::copy(data.path().join("cdrs.jsonl"), data.path().join("cdrs.jsonl.gz")).unwrap();
+    std::fs::copy(
+        data.path().join("cdrs.jsonl"),
+        data.path().join("cdrs.jsonl.gz"),
+    )
+    .unwrap();
     let (ok, err) = stderr_of(&["run", "--data", d, "--out", o]);
-    assert!(!ok && err.contains("cdrs.jsonl.gz"), "both CDR files: {err}");
+    assert!(
+        !ok && err.contains("cdrs.jsonl.gz"),
+        "both CDR files: {err}"
+    );
 }
 
 #[test]
 fn no_token_key_is_refused_unless_insecure_dev_key() {
     let data = generate("tiny", 5, Some(200));
     let out = tempfile::tempdir().unwrap();
-    let args = ["run", "--data", data.path().to_str().unwrap(), "--out", out.path().to_str().unwrap(), "-q"];
-    let refused = bin().env_remove("CDRFLOW_TOKEN_KEY").args(args).output().unwrap();
+    let args = [
+        "run",
+        "--data",
+        data.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "-q",
+    ];
+    let refused = bin()
+        .env_remove("CDRFLOW_TOKEN_KEY")
+        .args(args)
+        .output()
+        .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("CDRFLOW_TOKEN_KEY"));
-    assert!(!out.path().join("promotions.csv").exists(), "nothing written when refused");
-    let dev = bin().env_remove("CDRFLOW_TOKEN_KEY").args(args).arg("--insecure-dev-key").output().unwrap();
-    assert!(dev.status.success(), "{}", String::from_utf8_lossy(&dev.stderr));
+    assert!(
+        !out.path().join("promotions.csv").exists(),
+        "nothing written when refused"
+    );
+    let dev = bin()
+        .env_remove("CDRFLOW_TOKEN_KEY")
+        .args(args)
+        .arg("--insecure-dev-key")
+        .output()
+        .unwrap();
+    assert!(
+        dev.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dev.stderr)
+    );
 }
 
 #[test]
@@ -57,7 +100,22 @@ fn gzip_input_gives_the_same_outputs_as_plain() {
     run_pipeline(data.path(), &plain, &["-w", "2"]);
     let gz_data = tempfile::tempdir().unwrap();
     let seed = "9";
-    run(&["generate", "--out", gz_data.path().to_str().unwrap(), "--scale", "tiny", "--seed", seed, "--cdrs", "1500", "--gzip", "-q"], true);
+    run(
+        &[
+            "generate",
+            "--out",
+            gz_data.path().to_str().unwrap(),
+            "--scale",
+            "tiny",
+            "--seed",
+            seed,
+            "--cdrs",
+            "1500",
+            "--gzip",
+            "-q",
+        ],
+        true,
+    );
     let gz = root.path().join("gz");
     run_pipeline(gz_data.path(), &gz, &["-w", "2"]);
     assert_same_tree(&plain, &gz, "plain vs gzip");

@@ -10,5 +10,6 @@
 
 mod accounting;
 mod cli;
+mod golden;
 mod util;
 mod workers;

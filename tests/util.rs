@@ -16,7 +16,11 @@ pub fn bin() -> Command {
 pub fn run(args: &[&str], expect_ok: bool) -> Output {
     let out = bin().args(args).output().expect("cdrflow binary runs");
     if expect_ok && !out.status.success() {
-        panic!("cdrflow {:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
+        panic!(
+            "cdrflow {:?} failed: {}",
+            args,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     out
 }
@@ -25,7 +29,16 @@ pub fn run(args: &[&str], expect_ok: bool) -> Output {
 pub fn generate(scale: &str, seed: u64, cdrs: Option<u64>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let seed = seed.to_string();
-    let mut args = vec!["generate", "--out", dir.path().to_str().unwrap(), "--scale", scale, "--seed", &seed, "-q"];
+    let mut args = vec![
+        "generate",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--scale",
+        scale,
+        "--seed",
+        &seed,
+        "-q",
+    ];
     let n;
     if let Some(c) = cdrs {
         n = c.to_string();
@@ -37,7 +50,14 @@ pub fn generate(scale: &str, seed: u64, cdrs: Option<u64>) -> tempfile::TempDir 
 
 /// Runs `cdrflow run` on `data` into `out` with extra args.
 pub fn run_pipeline(data: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["run", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"];
+    let mut args = vec![
+        "run",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ];
     args.extend_from_slice(extra);
     run(&args, true)
 }
@@ -52,7 +72,9 @@ pub fn metrics(out: &Path) -> serde_json::Value {
 }
 
 pub fn int(m: &serde_json::Value, key: &str) -> i64 {
-    m[key].as_i64().unwrap_or_else(|| panic!("metrics.json has no integer `{key}`: {m}"))
+    m[key]
+        .as_i64()
+        .unwrap_or_else(|| panic!("metrics.json has no integer `{key}`: {m}"))
 }
 
 /// Every file under `dir`, relative path → bytes, for byte-for-byte comparison.
@@ -65,7 +87,10 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
             }
         }
     }
@@ -75,11 +100,18 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
 /// Asserts two output trees are identical, naming the first differing file and line.
 pub fn assert_same_tree(a: &Path, b: &Path, what: &str) {
     let (ta, tb) = (tree(a), tree(b));
-    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>(), "{what}: different files");
+    assert_eq!(
+        ta.keys().collect::<Vec<_>>(),
+        tb.keys().collect::<Vec<_>>(),
+        "{what}: different files"
+    );
     for (name, bytes) in &ta {
         let other = &tb[name];
         if bytes != other {
-            let (sa, sb) = (String::from_utf8_lossy(bytes), String::from_utf8_lossy(other));
+            let (sa, sb) = (
+                String::from_utf8_lossy(bytes),
+                String::from_utf8_lossy(other),
+            );
             let line = sa.lines().zip(sb.lines()).position(|(x, y)| x != y);
             panic!(
                 "{what}: {} differs at line {:?}:\n  {:?}\n  {:?}",

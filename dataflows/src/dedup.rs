@@ -32,7 +32,10 @@ pub fn dedup<'s>(
     valid: VecCollection<'s, Time, Cdr>,
     horizon: u64,
 ) -> VecCollection<'s, Time, Cdr> {
-    let arrived = valid.inner.map(|(cdr, t, r)| ((cdr.record_id.clone(), (cdr, t)), t, r)).as_collection();
+    let arrived = valid
+        .inner
+        .map(|(cdr, t, r)| ((cdr.record_id.clone(), (cdr, t)), t, r))
+        .as_collection();
     let copies = expire(arrived, move |(_, (cdr, _))| time_of(cdr.start) + horizon);
     copies
         .reduce_named("Dedup", |_id, copies, out| {

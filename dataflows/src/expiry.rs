@@ -26,7 +26,10 @@ use crate::model::Time;
 /// downstream batcher and be re-merged on each batch until due (measured:
 /// superlinear time on long runs). The operator holds the pending retractions
 /// ordered by time and one capability for the earliest.
-pub fn expire<'s, D>(c: VecCollection<'s, Time, D>, until: impl Fn(&D) -> Time + 'static) -> VecCollection<'s, Time, D>
+pub fn expire<'s, D>(
+    c: VecCollection<'s, Time, D>,
+    until: impl Fn(&D) -> Time + 'static,
+) -> VecCollection<'s, Time, D>
 where
     D: differential_dataflow::Data,
 {
@@ -53,8 +56,13 @@ where
                         break;
                     }
                     let retractions = entry.remove();
-                    let cap = held.as_ref().expect("a capability covers every pending time").delayed(&due);
-                    output.session(&cap).give_iterator(retractions.into_iter().map(|(d, r)| (d, due, r)));
+                    let cap = held
+                        .as_ref()
+                        .expect("a capability covers every pending time")
+                        .delayed(&due);
+                    output
+                        .session(&cap)
+                        .give_iterator(retractions.into_iter().map(|(d, r)| (d, due, r)));
                 }
                 match pending.keys().next() {
                     Some(next) => {

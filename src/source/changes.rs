@@ -13,6 +13,9 @@ use std::path::Path;
 use cdrflow_dataflows::model::{Change, DeadLetter, Reason};
 use serde_json::Value;
 
+/// The changes of a file (sorted by `at`) and its dead letters.
+pub type Changes<V> = (Vec<Change<String, V>>, Vec<DeadLetter>);
+
 /// Reads `dir/rel`. An upsert's columns are handed to `convert` as text, in the
 /// order of `columns` (JSON numbers and booleans as their literal text, null or
 /// absent as empty), so the CSV rules apply unchanged. `columns[0]` is the key.
@@ -21,7 +24,7 @@ pub fn read_changes<V>(
     rel: &str,
     columns: &[&str],
     convert: impl for<'a> Fn(&dyn Fn(usize) -> &'a str) -> Result<V, Reason>,
-) -> std::io::Result<(Vec<Change<String, V>>, Vec<DeadLetter>)> {
+) -> std::io::Result<Changes<V>> {
     let path = dir.join(rel);
     let mut changes = Vec::new();
     let mut dead = Vec::new();

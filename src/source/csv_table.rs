@@ -78,8 +78,11 @@ pub fn read_csv<T>(
         rows: Vec::new(),
         dead: Vec::new(),
     };
+    // Byte range of each dead row, to copy its raw text from the file afterwards.
+    let mut dead_ranges: Vec<(u64, u64)> = Vec::new();
     loop {
         let line_hint = reader.position().line();
+        let byte_start = reader.position().byte();
         match reader.read_byte_record(&mut raw) {
             Ok(false) => break,
             Ok(true) => {}
@@ -95,12 +98,13 @@ pub fn read_csv<T>(
                 table
                     .dead
                     .push(dead(rel, line, Reason::MalformedCsv, String::new()));
+                dead_ranges.push((byte_start, reader.position().byte()));
                 continue;
             }
         }
         let line = raw.position().map(|p| p.line()).unwrap_or(line_hint);
         let Some(head) = &header else {
-            let mut names: Vec<String> = raw
+            let names: Vec<String> = raw
                 .iter()
                 .map(|f| {
                     String::from_utf8_lossy(f)
@@ -109,9 +113,6 @@ pub fn read_csv<T>(
                         .to_string()
                 })
                 .collect();
-            if let Some(first) = names.first_mut() {
-                *first = first.trim_start_matches('\u{feff}').to_string();
-            }
             for col in columns {
                 match names.iter().position(|n| n == col) {
                     Some(i) => index.push(i),
@@ -127,32 +128,26 @@ pub fn read_csv<T>(
             header = Some(names);
             continue;
         };
-        let raw_text = raw_line(&raw);
         if raw.len() == 1 && raw.get(0).is_some_and(|f| f.is_empty()) {
             continue; // a blank line
         }
-        if raw.len() != head.len() {
-            table
-                .dead
-                .push(dead(rel, line, Reason::MalformedCsv, raw_text));
-            continue;
-        }
-        let record = match csv::StringRecord::from_byte_record(raw.clone()) {
-            Ok(r) => r,
-            Err(_) => {
-                table
-                    .dead
-                    .push(dead(rel, line, Reason::MalformedCsv, raw_text));
-                continue;
+        let outcome = if raw.len() != head.len() {
+            Err(Reason::MalformedCsv)
+        } else {
+            match csv::StringRecord::from_byte_record(raw.clone()) {
+                Ok(record) => convert(&Row {
+                    record: &record,
+                    index: &index,
+                }),
+                Err(_) => Err(Reason::MalformedCsv),
             }
         };
-        let row = Row {
-            record: &record,
-            index: &index,
-        };
-        match convert(&row) {
+        match outcome {
             Ok(v) => table.rows.push((line, v)),
-            Err(reason) => table.dead.push(dead(rel, line, reason, raw_text)),
+            Err(reason) => {
+                table.dead.push(dead(rel, line, reason, String::new()));
+                dead_ranges.push((byte_start, reader.position().byte()));
+            }
         }
     }
     if header.is_none() {
@@ -161,6 +156,10 @@ pub fn read_csv<T>(
             message: "empty file: no header row".into(),
         });
     }
+    fill_raw(&path, &mut table.dead, &dead_ranges).map_err(|source| SourceError::Io {
+        path: path.clone(),
+        source,
+    })?;
     Ok(table)
 }
 
@@ -173,16 +172,22 @@ fn dead(rel: &str, line: u64, reason: Reason, raw: String) -> DeadLetter {
     }
 }
 
-/// The row as CSV text again, for the dead letter's `raw`.
-fn raw_line(raw: &csv::ByteRecord) -> String {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
-    let _ = w.write_byte_record(raw);
-    let bytes = w.into_inner().unwrap_or_default();
-    String::from_utf8_lossy(&bytes)
-        .trim_end_matches('\n')
-        .to_string()
+/// Copies each dead row's bytes from the file (rare, so read back by offset
+/// rather than keeping every row's text), without its line terminator.
+fn fill_raw(path: &Path, dead: &mut [DeadLetter], ranges: &[(u64, u64)]) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    if ranges.is_empty() {
+        return Ok(());
+    }
+    let mut file = std::fs::File::open(path)?;
+    for (d, &(start, end)) in dead.iter_mut().zip(ranges) {
+        let mut buf = vec![0u8; end.saturating_sub(start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf)?;
+        let text = String::from_utf8_lossy(&buf);
+        d.raw = text.trim_end_matches(['\n', '\r']).to_string();
+    }
+    Ok(())
 }
 
 /// Field helpers shared by the table converters. Each returns the SPEC reason
