@@ -208,15 +208,15 @@ impl<'de> Raw<'de> {
         };
         Ok(Cdr {
             start,
-            msisdn,
-            callee,
+            msisdn: msisdn.into(),
+            callee: callee.into(),
             kind,
             duration_s,
             bytes,
-            cell_id,
+            cell_id: cell_id.into(),
             charge_cents,
             roaming,
-            record_id,
+            record_id: record_id.into(),
         })
     }
 }

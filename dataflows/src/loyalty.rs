@@ -8,16 +8,16 @@
 
 use differential_dataflow::VecCollection;
 
-use crate::model::{Loyalty, Time};
+use crate::model::{Loyalty, Text, Time};
 
 /// `(msisdn, customer_id)` of the qualifying customer per number.
 pub fn qualifying_by_msisdn<'s>(
     loyalty: VecCollection<'s, Time, Loyalty>,
     max_points: i64,
-) -> VecCollection<'s, Time, (String, String)> {
+) -> VecCollection<'s, Time, (Text, String)> {
     loyalty
         .filter(move |l| l.opt_in && l.loyalty_points <= max_points)
-        .map(|l| (l.msisdn, l.customer_id))
+        .map(|l| (Text::from(l.msisdn), l.customer_id))
         .reduce_named("QualifyingCustomer", |_msisdn, ids, out| {
             out.push((ids[0].0.clone(), 1))
         })

@@ -8,6 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
+
+/// A shared immutable string: records are cloned into many arrangements, and a
+/// clone of this is a reference-count increment, not an allocation.
+pub type Text = Arc<str>;
 
 /// Seconds since 1970-01-01T00:00:00Z.
 pub type Epoch = i64;
@@ -43,16 +48,16 @@ impl CdrType {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Cdr {
     pub start: Epoch,
-    pub msisdn: String,
+    pub msisdn: Text,
     /// Normalised callee; empty when absent or null.
-    pub callee: String,
+    pub callee: Text,
     pub kind: CdrType,
     pub duration_s: i64,
     pub bytes: i64,
-    pub cell_id: String,
+    pub cell_id: Text,
     pub charge_cents: i64,
     pub roaming: bool,
-    pub record_id: String,
+    pub record_id: Text,
 }
 
 /// Why a record went to the dead-letter output. `Display` is the SPEC token.
@@ -135,7 +140,7 @@ impl Point {
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Tower {
-    pub cell_id: String,
+    pub cell_id: Text,
     pub at: Point,
 }
 

@@ -17,7 +17,7 @@ use differential_dataflow::VecCollection;
 use crate::drive_cache::{cache_entries, drive_distances, Pair, SharedRouter};
 use crate::expiry::{expire, freeze};
 use crate::loyalty::qualifying_by_msisdn;
-use crate::model::{time_of, Cdr, Deg, Epoch, Loyalty, Store, Time, Tower};
+use crate::model::{time_of, Cdr, Deg, Epoch, Loyalty, Store, Text, Time, Tower};
 use crate::stores::nearest_store;
 use crate::time::day_start;
 
@@ -40,14 +40,14 @@ pub struct Promotion {
     /// Midnight (UTC) of the date of `start`.
     pub date: Epoch,
     pub customer_id: String,
-    pub record_id: String,
+    pub record_id: Text,
     pub start: Epoch,
-    pub cell_id: String,
+    pub cell_id: Text,
     pub store_id: String,
     pub region: String,
     pub haversine_m: Deg,
     pub drive_m: Deg,
-    pub msisdn: String,
+    pub msisdn: Text,
 }
 
 /// A CDR that passed steps 1 and 2: a qualifying customer, a store in range.
@@ -56,9 +56,9 @@ pub struct Promotion {
 )]
 struct Request {
     start: Epoch,
-    record_id: String,
+    record_id: Text,
     customer_id: String,
-    msisdn: String,
+    msisdn: Text,
     pair: Pair,
     region: String,
     haversine_m: Deg,

@@ -68,7 +68,7 @@ pub struct Output {
 pub fn dedup(valid: &[Cdr]) -> Vec<Cdr> {
     let mut kept: BTreeMap<&str, &Cdr> = BTreeMap::new();
     for c in valid {
-        let keep = match kept.get(c.record_id.as_str()) {
+        let keep = match kept.get(&*c.record_id) {
             None => true,
             Some(old) => tie_break(c, old) == Ordering::Less,
         };
@@ -129,7 +129,7 @@ pub fn promotions(
         // 1. The smallest customer_id among the qualifying customers of the number.
         let mut customer: Option<&str> = None;
         for l in loyalty {
-            let qualifies = l.msisdn == cdr.msisdn && l.opt_in && l.loyalty_points <= p.max_points;
+            let qualifies = *l.msisdn == *cdr.msisdn && l.opt_in && l.loyalty_points <= p.max_points;
             if qualifies && customer.is_none_or(|c| l.customer_id.as_str() < c) {
                 customer = Some(&l.customer_id);
             }

@@ -15,7 +15,7 @@
 
 use differential_dataflow::VecCollection;
 
-use crate::model::{Deg, Point, Store, Time, Tower};
+use crate::model::{Deg, Point, Store, Text, Time, Tower};
 use crate::spatial::{haversine_m, Grid};
 
 /// A tower's nearest store. Field order is the tie-break order.
@@ -34,7 +34,7 @@ pub fn nearest_store<'s>(
     towers: VecCollection<'s, Time, Tower>,
     stores: VecCollection<'s, Time, Store>,
     radius_m: f64,
-) -> VecCollection<'s, Time, (String, (Point, NearStore))> {
+) -> VecCollection<'s, Time, (Text, (Point, NearStore))> {
     let grid = Grid::new(radius_m);
     let store_grid = grid.clone();
     let towers = towers.map(move |t| (grid.cell_of(t.at), (t.cell_id, t.at)));
