@@ -239,6 +239,28 @@ fn binary(root: &Path) -> PathBuf {
     p
 }
 
+/// Copies the binary to `out_root/bin/` and returns the copy: other builds on a
+/// shared machine may replace `target/release/cdrflow` between the runs, and every
+/// figure of one report must come from the same executable.
+fn pin(bin: &Path, out_root: &Path) -> PathBuf {
+    let dir = out_root.join("bin");
+    std::fs::create_dir_all(&dir).expect("creating target/bench-out/bin");
+    let copy = dir.join("cdrflow");
+    let _ = std::fs::remove_file(&copy);
+    std::fs::copy(bin, &copy).unwrap_or_else(|e| panic!("copying {}: {e}", bin.display()));
+    let meta = std::fs::metadata(bin).ok();
+    let age = meta
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.elapsed().ok())
+        .map_or("?".into(), |d| format!("{:.0} s", d.as_secs_f64()));
+    println!(
+        "binary: {} (built {age} ago), pinned as {}",
+        bin.display(),
+        copy.display()
+    );
+    copy
+}
+
 /// The cached dataset: generated once per (N, scale, seed), reused after.
 fn dataset(root: &Path, bin: &Path, n: u64, scale: &str, seed: u64) -> PathBuf {
     let mut dir = root.join(format!("datasets/generated/bench-{n}"));
@@ -255,7 +277,12 @@ fn dataset(root: &Path, bin: &Path, n: u64, scale: &str, seed: u64) -> PathBuf {
         .arg(&dir)
         .arg("--quiet");
     let wanted = shell_words(&gen);
-    let cached = std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == wanted.trim());
+    // The marker names the generator's arguments, not the binary's path.
+    let args = wanted
+        .split_once(" generate ")
+        .map_or("", |(_, a)| a)
+        .to_string();
+    let cached = std::fs::read_to_string(&marker).is_ok_and(|m| m.trim().ends_with(args.trim()));
     if cached && dir.join("cdrs.jsonl").exists() {
         println!("dataset: {} (cached; made by `{wanted}`)", dir.display());
     } else {
@@ -323,10 +350,9 @@ fn main() {
             "wall clock + polled VmHWM (no /usr/bin/time: `apt-get install time`)"
         }
     );
-    let bin = binary(&root);
-    println!("binary: {}", bin.display());
-    let data = dataset(&root, &bin, n, &scale, seed);
     let out_root = root.join("target/bench-out");
+    let bin = pin(&binary(&root), &out_root);
+    let data = dataset(&root, &bin, n, &scale, seed);
 
     // 1. cdrflow run, once per worker count.
     let mut rust_runs = Vec::new();

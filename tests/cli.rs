@@ -120,3 +120,29 @@ fn gzip_input_gives_the_same_outputs_as_plain() {
     run_pipeline(gz_data.path(), &gz, &["-w", "2"]);
     assert_same_tree(&plain, &gz, "plain vs gzip");
 }
+
+#[test]
+fn a_repeated_tower_or_road_node_is_dead_lettered_and_the_first_row_kept() {
+    let data = generate("tiny", 13, Some(300));
+    let towers = read(data.path().join("towers.csv"));
+    let first_row = towers.lines().nth(1).unwrap().to_string();
+    let lines_before = towers.lines().count();
+    std::fs::write(
+        data.path().join("towers.csv"),
+        format!("{towers}{first_row}\n"),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    run_pipeline(data.path(), out.path(), &["-w", "1"]);
+    let dead = read(out.path().join("dead_letter.jsonl"));
+    let expected = format!(
+        "{{\"source\":\"towers.csv\",\"line\":{},\"reason\":\"bad_value:cell_id\",\"raw\":{}}}",
+        lines_before + 1,
+        serde_json::to_string(&first_row).unwrap()
+    );
+    assert!(
+        dead.lines().any(|l| l == expected),
+        "expected {expected} in\n{dead}"
+    );
+    assert_eq!(metrics(out.path())["csv_dead_lettered"]["towers.csv"], 1);
+}

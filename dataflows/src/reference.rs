@@ -129,7 +129,8 @@ pub fn promotions(
         // 1. The smallest customer_id among the qualifying customers of the number.
         let mut customer: Option<&str> = None;
         for l in loyalty {
-            let qualifies = *l.msisdn == *cdr.msisdn && l.opt_in && l.loyalty_points <= p.max_points;
+            let qualifies =
+                *l.msisdn == *cdr.msisdn && l.opt_in && l.loyalty_points <= p.max_points;
             if qualifies && customer.is_none_or(|c| l.customer_id.as_str() < c) {
                 customer = Some(&l.customer_id);
             }

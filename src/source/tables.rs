@@ -125,11 +125,15 @@ const STORE_COLUMNS: [&str; 5] = ["store_id", "name", "lat", "lon", "region"];
 pub fn load(dir: &Path) -> Result<Tables, SourceError> {
     let mut t = Tables::default();
 
+    // A key seen again in a static table is `bad_value:<key>`; the first row wins.
+    let mut seen = BTreeSet::new();
     let towers = read_csv(dir, "towers.csv", &["cell_id", "lat", "lon"], |r| {
-        Ok(Tower {
+        let tower = Tower {
             cell_id: field::required(r.get(0), "cell_id")?.into(),
             at: point(r, 1, 2)?,
-        })
+        };
+        first_of_key(&mut seen, &tower.cell_id, "cell_id")?;
+        Ok(tower)
     })?;
     t.towers = t.take("towers.csv", towers);
 
@@ -259,11 +263,14 @@ pub fn load(dir: &Path) -> Result<Tables, SourceError> {
     )?;
     t.subscribers = t.take("subscribers.csv", subscribers);
 
+    let mut seen = BTreeSet::new();
     let nodes = read_csv(dir, "roads/nodes.csv", &["node_id", "lat", "lon"], |r| {
-        Ok(RoadNode {
+        let node = RoadNode {
             node_id: field::required(r.get(0), "node_id")?.into(),
             at: point(r, 1, 2)?,
-        })
+        };
+        first_of_key(&mut seen, &node.node_id, "node_id")?;
+        Ok(node)
     })?;
     t.nodes = t.take("roads/nodes.csv", nodes);
 
@@ -319,6 +326,14 @@ pub fn load(dir: &Path) -> Result<Tables, SourceError> {
     t.dead.extend(dead);
 
     Ok(t)
+}
+
+fn first_of_key(seen: &mut BTreeSet<String>, key: &str, column: &str) -> Result<(), Reason> {
+    if seen.insert(key.to_string()) {
+        Ok(())
+    } else {
+        Err(Reason::BadValue(column.into()))
+    }
 }
 
 fn point(r: &Row, lat: usize, lon: usize) -> Result<Point, Reason> {
