@@ -284,7 +284,10 @@ fn dataset(root: &Path, bin: &Path, n: u64, scale: &str, seed: u64) -> PathBuf {
         .to_string();
     let cached = std::fs::read_to_string(&marker).is_ok_and(|m| m.trim().ends_with(args.trim()));
     if cached && dir.join("cdrs.jsonl").exists() {
-        println!("dataset: {} (cached; made by `{wanted}`)", dir.display());
+        println!(
+            "dataset: {} (cached; made by `generate {args}`)",
+            dir.display()
+        );
     } else {
         let _ = std::fs::remove_dir_all(&dir);
         let t = Instant::now();

@@ -24,9 +24,15 @@
 use differential_dataflow::{AsCollection, VecCollection};
 use timely::dataflow::operators::vec::{Filter, Map};
 
+use std::sync::Arc;
+
 use crate::expiry::expire;
 use crate::model::{time_of, Cdr, Time};
 
+/// The copies travel as `Arc<Cdr>` inside the operator: the arrangements then
+/// hold and merge a pointer per copy, not the record (measured: the dedup
+/// arrangement's merges and drops were the top of the profile).
+///
 /// Unique CDRs from valid copies; `horizon` in seconds of event time.
 pub fn dedup<'s>(
     valid: VecCollection<'s, Time, Cdr>,
@@ -34,7 +40,7 @@ pub fn dedup<'s>(
 ) -> VecCollection<'s, Time, Cdr> {
     let arrived = valid
         .inner
-        .map(|(cdr, t, r)| ((cdr.record_id.clone(), (cdr, t)), t, r))
+        .map(|(cdr, t, r)| ((cdr.record_id.clone(), (Arc::new(cdr), t)), t, r))
         .as_collection();
     let copies = expire(arrived, move |(_, (cdr, _))| time_of(cdr.start) + horizon);
     copies
@@ -49,6 +55,6 @@ pub fn dedup<'s>(
                 *t < time_of(cdr.start) + horizon
             }
         })
-        .map(|((_, (cdr, _)), t, r)| (cdr, t, r))
+        .map(|((_, (cdr, _)), t, r)| (Arc::unwrap_or_clone(cdr), t, r))
         .as_collection()
 }
