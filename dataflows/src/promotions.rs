@@ -12,7 +12,8 @@
 //! drops later updates), and the CDRs behind it leave every arrangement at the
 //! end of their UTC day plus the retention, so state stays bounded.
 
-use differential_dataflow::VecCollection;
+use differential_dataflow::{AsCollection, VecCollection};
+use timely::dataflow::operators::vec::Filter;
 
 use crate::drive_cache::{cache_entries, drive_distances, Pair, SharedRouter};
 use crate::expiry::{expire, freeze};
@@ -144,6 +145,16 @@ pub fn promotions<'s>(
                 (r.start, r.record_id.clone(), r, d),
             ))
         })
+        // A candidate is final with its promotion: changes after `start +
+        // retention` no longer move it, so the cap of a day whose shown
+        // promotion is final cannot switch to a second CDR. Only the release
+        // of the whole day (all candidates at once) passes, and the freeze
+        // below keeps that from the view.
+        .inner
+        .filter(move |((_, (start, _, _, _)), t, _)| {
+            *t <= time_of(start + retention) || *t >= release(*start)
+        })
+        .as_collection()
         .reduce_named("DailyCap", |_key, candidates, out| {
             let (_, _, r, d) = candidates[0].0;
             let row = Promotion {
