@@ -548,13 +548,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            (
-                c.callee.as_str(),
-                c.duration_s,
-                c.bytes,
-                c.charge_cents,
-                c.roaming
-            ),
+            (&*c.callee, c.duration_s, c.bytes, c.charge_cents, c.roaming),
             ("", 0, 0, 0, false)
         );
         let n = Some("null");
@@ -568,13 +562,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            (
-                c.callee.as_str(),
-                c.duration_s,
-                c.bytes,
-                c.charge_cents,
-                c.roaming
-            ),
+            (&*c.callee, c.duration_s, c.bytes, c.charge_cents, c.roaming),
             ("", 0, 0, 0, false)
         );
         let c = parse(&[
@@ -606,7 +594,7 @@ mod tests {
         ] {
             let v = format!("\"{text}\"");
             let c = parse(&[("msisdn", Some(&v)), ("callee", Some(&v))]).unwrap();
-            assert_eq!((c.msisdn.as_str(), c.callee.as_str()), (norm, norm));
+            assert_eq!((&*c.msisdn, &*c.callee), (norm, norm));
         }
     }
 
@@ -755,9 +743,12 @@ mod tests {
             ("type", Some(r#""\u0076oice""#)),
         ])
         .unwrap();
-        assert_eq!((c.record_id.as_str(), c.kind), ("m1-\"x\"", CdrType::Voice));
+        assert_eq!((&*c.record_id, c.kind), ("m1-\"x\"", CdrType::Voice));
         // Whitespace-only identifiers are not empty.
-        assert_eq!(parse(&[("cell_id", Some(r#"" ""#))]).unwrap().cell_id, " ");
+        assert_eq!(
+            &*parse(&[("cell_id", Some(r#"" ""#))]).unwrap().cell_id,
+            " "
+        );
     }
 
     #[test]
@@ -984,7 +975,7 @@ mod tests {
         let l = r#"{"record_id":"m1-000000001","msisdn":"+49 151 5525 703","type":"voice","callee":"004915193411895","start":1798588850,"duration_s":111,"cell_id":"262-01-1003-12578","charge_cents":0,"roaming":false,"imsi":"262015409089202"}"#;
         let c = parse_cdr_str(l).unwrap();
         assert_eq!(
-            (c.msisdn.as_str(), c.callee.as_str(), c.bytes),
+            (&*c.msisdn, &*c.callee, c.bytes),
             ("+491515525703", "+4915193411895", 0)
         );
         let l = r#"{"record_id":"m9-000000181","msisdn":"+4917025365190","type":"data","start":"2026-12-30T12:22:42Z","duration_s":1719,"bytes":5162739,"cell_id":"262-01-1002-33224","charge_cents":-64,"roaming":false}"#;
@@ -1085,7 +1076,7 @@ mod tests {
             charge_cents in 0i64..=i64::MAX,
             roaming in any::<bool>(),
         ) {
-            let c = Cdr { start, msisdn, callee: callee.unwrap_or_default(), kind, duration_s, bytes, cell_id, charge_cents, roaming, record_id };
+            let c = Cdr { start, msisdn: msisdn.into(), callee: callee.unwrap_or_default().into(), kind, duration_s, bytes, cell_id: cell_id.into(), charge_cents, roaming, record_id: record_id.into() };
             let q = |s: &str| serde_json::to_string(s).unwrap();
             let callee = if c.callee.is_empty() { "null".to_string() } else { q(&c.callee) };
             let l = format!(

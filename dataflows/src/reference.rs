@@ -256,7 +256,7 @@ mod tests {
         Cdr {
             start,
             msisdn: msisdn.into(),
-            callee: String::new(),
+            callee: "".into(),
             kind: CdrType::Voice,
             duration_s: 60,
             bytes: 0,
@@ -328,7 +328,7 @@ mod tests {
         assert_eq!(out.unique[0].start, day + 50);
         assert_eq!(out.promotions.len(), 1);
         let p = &out.promotions[0];
-        assert_eq!((p.record_id.as_str(), p.store_id.as_str()), ("r1", "A"));
+        assert_eq!((&*p.record_id, p.store_id.as_str()), ("r1", "A"));
         assert_eq!((p.date, p.customer_id.as_str()), (day, "c1"));
         assert_eq!(p.haversine_m, p.drive_m);
 

@@ -349,7 +349,7 @@ fn plan_of(case: &Case) -> Plan {
         .iter()
         .enumerate()
         .map(|(k, &(i, j))| Tower {
-            cell_id: tower_id(k),
+            cell_id: tower_id(k).into(),
             at: grid(i, j),
         })
         .collect();
@@ -462,11 +462,11 @@ fn plan_of(case: &Case) -> Plan {
                     let kind = [CdrType::Voice, CdrType::Sms, CdrType::Data][*kind];
                     Cdr {
                         start: T_BASE - 2 * 3600 + slot * 1800,
-                        msisdn: MSISDNS[*msisdn].to_string(),
+                        msisdn: MSISDNS[*msisdn].into(),
                         callee: if kind == CdrType::Data {
-                            String::new()
+                            "".into()
                         } else {
-                            "+4915177777777".to_string()
+                            "+4915177777777".into()
                         },
                         kind,
                         duration_s: duration * 30,
@@ -475,10 +475,10 @@ fn plan_of(case: &Case) -> Plan {
                         } else {
                             0
                         },
-                        cell_id: cell(*c),
+                        cell_id: cell(*c).into(),
                         charge_cents: *duration,
                         roaming: false,
-                        record_id: format!("m1-{record:03}"),
+                        record_id: format!("m1-{record:03}").into(),
                     }
                 }
                 CdrOp::Resend(i, tweak) => {
@@ -489,8 +489,8 @@ fn plan_of(case: &Case) -> Plan {
                     match tweak {
                         Tweak::Same => {}
                         Tweak::Start(h) => c.start += h * 1800,
-                        Tweak::Msisdn(m) => c.msisdn = MSISDNS[*m].to_string(),
-                        Tweak::Cell(x) => c.cell_id = cell(*x),
+                        Tweak::Msisdn(m) => c.msisdn = MSISDNS[*m].into(),
+                        Tweak::Cell(x) => c.cell_id = cell(*x).into(),
                         Tweak::Duration(d) => c.duration_s = d * 30,
                         Tweak::Roaming => c.roaming = !c.roaming,
                     }
