@@ -11,5 +11,6 @@
 mod accounting;
 mod cli;
 mod golden;
+mod retention;
 mod util;
 mod workers;
