@@ -20,20 +20,18 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use differential_dataflow::input::Input;
-use differential_dataflow::operators::arrange::upsert::arrange_from_upsert;
-use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::Input as TimelyInput;
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
 
-use cdrflow_dataflows::dedup::dedup;
 use cdrflow_dataflows::drive_cache::SharedRouter;
 use cdrflow_dataflows::model::{
     time_of, Cdr, Change, DeadLetter, Epoch, Loyalty, Store, Time, Tower,
 };
-use cdrflow_dataflows::promotions::{promotions, Promotion};
+use cdrflow_dataflows::pipeline::pipeline;
+use cdrflow_dataflows::promotions::Promotion;
 use cdrflow_dataflows::route::{EmbeddedRouter, RoadGraph};
 use cdrflow_dataflows::token::Tokenizer;
 
@@ -145,41 +143,17 @@ fn build(
         let (count_in, counts) = scope.new_collection::<String, isize>();
         let mut store_in = InputHandle::new();
         let mut loyalty_in = InputHandle::new();
-        let stores = arrange_from_upsert::<
-            ValBuilder<String, Store, Time, isize>,
-            ValSpine<String, Store, Time, isize>,
-            _,
-            _,
-        >(scope.input_from(&mut store_in), "Stores")
-        .as_collection(|_, s| s.clone());
-        let loyalty = arrange_from_upsert::<
-            ValBuilder<String, Loyalty, Time, isize>,
-            ValSpine<String, Loyalty, Time, isize>,
-            _,
-            _,
-        >(scope.input_from(&mut loyalty_in), "Loyalty")
-        .as_collection(|_, l| l.clone());
-
-        let unique = dedup(cdrs, horizon);
-        let out = promotions(
-            unique.clone(),
-            towers.clone(),
-            stores,
-            loyalty,
+        let out = pipeline(
+            cdrs,
+            towers,
+            scope.input_from(&mut store_in),
+            scope.input_from(&mut loyalty_in),
             router,
             &params,
+            horizon,
         );
-        let unknown_cell = unique
-            .clone()
-            .map(|c| (c.cell_id, ()))
-            .antijoin(towers.map(|t| t.cell_id))
-            .map(|_| "cdrs_unknown_cell".to_string());
-        let counts = counts.concatenate([
-            unique.map(|_| "cdrs_unique".to_string()),
-            unknown_cell,
-            out.requests.map(|_| "requests".to_string()),
-            out.router_calls.map(|_| "router_calls".to_string()),
-        ]);
+        let counts = counts.concat(out.counts);
+        let out = out.promotions;
         let gathered = Gathered {
             promotions: gather(out.promotions, "Promotions", &probe),
             dead: gather(dead, "DeadLetters", &probe),

@@ -16,6 +16,7 @@
 //! | `route` | `Router` trait and the embedded road router (SPEC §3.3) |
 //! | `drive_cache` | cache entries and router calls (SPEC §3.4) |
 //! | `promotions` | the promotions view wired from the above (SPEC §3) |
+//! | `pipeline` | the whole wiring from inputs to outputs, shared by runtime and tests |
 //! | `token` | HMAC-SHA256 subscriber tokens (SPEC §5) |
 //! | `reference` | a naive batch implementation of SPEC §2–3, the test oracle |
 
@@ -26,6 +27,7 @@ pub mod ingest;
 pub mod loyalty;
 pub mod model;
 pub mod phone;
+pub mod pipeline;
 pub mod promotions;
 pub mod reference;
 pub mod route;

@@ -39,8 +39,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use differential_dataflow::input::Input;
-use differential_dataflow::operators::arrange::upsert::arrange_from_upsert;
-use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::strategy::ValueTree;
@@ -48,10 +46,10 @@ use proptest::test_runner::{Config as ProptestConfig, RngSeed, TestRunner};
 use timely::dataflow::operators::Input as TimelyInput;
 use timely::dataflow::{InputHandle, ProbeHandle};
 
-use cdrflow_dataflows::dedup::dedup;
 use cdrflow_dataflows::drive_cache::SharedRouter;
 use cdrflow_dataflows::model::{Cdr, CdrType, Epoch, Loyalty, Point, Store, Time, Tower};
-use cdrflow_dataflows::promotions::{promotions, Promotion, PromotionParams};
+use cdrflow_dataflows::pipeline::pipeline;
+use cdrflow_dataflows::promotions::{Promotion, PromotionParams};
 use cdrflow_dataflows::reference;
 use cdrflow_dataflows::route::{EmbeddedRouter, RoadGraph, Router};
 use cdrflow_dataflows::spatial::haversine_m;
@@ -552,45 +550,20 @@ fn run_dataflow(plan: Arc<Plan>, router: SharedRouter, config: timely::Config) -
                 let (tower_in, towers) = scope.new_collection::<Tower, isize>();
                 let mut store_in = InputHandle::new();
                 let mut loyalty_in = InputHandle::new();
-                let stores = arrange_from_upsert::<
-                    ValBuilder<String, Store, Time, isize>,
-                    ValSpine<String, Store, Time, isize>,
-                    _,
-                    _,
-                >(scope.input_from(&mut store_in), "Stores")
-                .as_collection(|_, s| s.clone());
-                let loyalty = arrange_from_upsert::<
-                    ValBuilder<String, Loyalty, Time, isize>,
-                    ValSpine<String, Loyalty, Time, isize>,
-                    _,
-                    _,
-                >(scope.input_from(&mut loyalty_in), "Loyalty")
-                .as_collection(|_, l| l.clone());
-
-                let unique = dedup(cdrs, HORIZON as u64);
-                let out = promotions(
-                    unique.clone(),
-                    towers.clone(),
-                    stores,
-                    loyalty,
+                let out = pipeline(
+                    cdrs,
+                    towers,
+                    scope.input_from(&mut store_in),
+                    scope.input_from(&mut loyalty_in),
                     router,
                     &params,
+                    HORIZON as u64,
                 );
-                let unknown_cell = unique
-                    .clone()
-                    .map(|c| (c.cell_id, ()))
-                    .antijoin(towers.map(|t| t.cell_id))
-                    .map(|_| "unknown_cell".to_string());
-                unique
-                    .map(|_| "unique".to_string())
-                    .concatenate([
-                        unknown_cell,
-                        out.requests.map(|_| "requests".to_string()),
-                        out.router_calls.map(|_| "router_calls".to_string()),
-                    ])
+                out.counts
                     .inspect(move |u| count_sink.lock().unwrap().push(u.clone()))
                     .probe_with(&probe);
                 out.promotions
+                    .promotions
                     .inspect(move |u| promo_sink.lock().unwrap().push(u.clone()))
                     .probe_with(&probe);
                 (cdr_in, tower_in, store_in, loyalty_in)
@@ -669,8 +642,8 @@ fn reference_views(plan: &Plan, router: &dyn Router) -> Vec<View> {
         let out = reference::promotions(&valid, &towers, &stores, &loyalty, router, &plan.params);
         let c = &out.counts;
         let mut counts: BTreeMap<String, isize> = [
-            ("unique", c.unique),
-            ("unknown_cell", c.unknown_cell),
+            ("cdrs_unique", c.unique),
+            ("cdrs_unknown_cell", c.unknown_cell),
             ("requests", c.requests),
             ("router_calls", c.router_calls),
         ]
