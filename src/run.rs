@@ -359,7 +359,7 @@ fn run_worker(
                             *counts.entry("cdrs_valid".into()).or_default() += 1;
                             inputs.cdrs.update_at(cdr, time_of(w).max(watermark), 1);
                         }
-                        Outcome::Dead(dead, _) => {
+                        Outcome::Dead(dead) => {
                             *counts.entry("cdrs_dead_lettered".into()).or_default() += 1;
                             if dead.reason == cdrflow_dataflows::model::Reason::Late {
                                 *counts.entry("cdrs_late".into()).or_default() += 1;

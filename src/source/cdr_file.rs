@@ -204,8 +204,8 @@ pub fn parse_block(bytes: Vec<u8>) -> ParsedBlock {
 pub enum Outcome {
     /// A valid CDR and the watermark (event-time seconds) after reading it.
     Valid(Cdr, Epoch),
-    /// A dead letter and the watermark when it was read.
-    Dead(DeadLetter, Option<Epoch>),
+    /// A dead letter (late, or a line that did not parse).
+    Dead(DeadLetter),
 }
 
 /// Decides lateness and line numbers, given the lines and the largest valid
@@ -242,6 +242,6 @@ pub fn finish_block(
             reason,
             raw: raw(line.range),
         };
-        emit(Outcome::Dead(dead, watermark));
+        emit(Outcome::Dead(dead));
     }
 }
