@@ -25,3 +25,8 @@ fi
 "$PY" -c 'import duckdb; print("setup-bench: duckdb", duckdb.__version__)'
 [ -x /usr/bin/time ] && echo "setup-bench: /usr/bin/time ok"
 command -v perf >/dev/null 2>&1 && echo "setup-bench: perf ok" || true
+
+# Market-basket peers (scripts/basket_peers.py) and the mlxtend reference
+# (scripts/mlxtend_compare.py): pandas, mlxtend, pyfim (compiled: needs gcc).
+CDRFLOW_PYTHON="$PY" bash "$(dirname "$0")/setup-python.sh" \
+    || echo "setup-bench: basket peers unavailable (continuing)" >&2

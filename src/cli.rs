@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+use cdrflow_dataflows::basket::{BasketParams, Ratio};
 use cdrflow_dataflows::promotions::PromotionParams;
 use cdrflow_dataflows::time::parse_duration;
 
@@ -28,7 +29,7 @@ pub struct Cli {
 pub enum Command {
     /// Run every dataflow over a dataset directory and write the outputs.
     #[command(disable_help_flag = true)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Write a synthetic dataset in the SPEC §1 layout.
     Generate(GenerateArgs),
 }
@@ -133,6 +134,15 @@ pub struct RunArgs {
     /// Requests per second allowed to an external router (the embedded router is not limited).
     #[arg(long)]
     pub router_rps: Option<f64>,
+    /// Smallest support of a frequent itemset (baskets holding it / baskets in the context), exact decimal.
+    #[arg(long, default_value = "0.01")]
+    pub min_support: String,
+    /// Smallest confidence of a rule, exact decimal.
+    #[arg(long, default_value = "0.2")]
+    pub min_confidence: String,
+    /// Largest itemset mined (antecedent plus consequent), at least 1.
+    #[arg(long, default_value_t = 3)]
+    pub max_len: usize,
     /// File holding the token HMAC key (instead of the CDRFLOW_TOKEN_KEY environment variable).
     #[arg(long)]
     pub token_key_file: Option<PathBuf>,
@@ -173,7 +183,23 @@ impl RunArgs {
         if !(self.radius_m >= 0.0 && self.max_drive_m >= 0.0) {
             bail!("--radius-m and --max-drive-m must be non-negative numbers");
         }
+        let ratio = |flag: &str, value: &str| -> anyhow::Result<Ratio> {
+            let r = Ratio::parse(value).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))?;
+            if r.num > r.den {
+                bail!("--{flag} {value}: must lie between 0 and 1");
+            }
+            Ok(r)
+        };
+        if !(1..=16).contains(&self.max_len) {
+            bail!("--max-len {}: must lie between 1 and 16", self.max_len);
+        }
+        let basket = BasketParams {
+            min_support: ratio("min-support", &self.min_support)?,
+            min_confidence: ratio("min-confidence", &self.min_confidence)?,
+            max_len: self.max_len,
+        };
         Ok(RunConfig {
+            basket,
             lateness: duration("lateness", &self.lateness)?,
             dedup_horizon: duration("dedup-horizon", &self.dedup_horizon)?,
             promotion: PromotionParams {
@@ -207,6 +233,12 @@ pub struct GenerateArgs {
     /// Override the number of CDRs of the preset.
     #[arg(long)]
     pub cdrs: Option<u64>,
+    /// Override the number of baskets (distinct txn_ids, ~5 items each) of the preset.
+    #[arg(long)]
+    pub baskets: Option<u64>,
+    /// Override the size of the product catalogue of the preset (at least 48).
+    #[arg(long)]
+    pub products: Option<u32>,
     /// Write cdrs.jsonl.gz instead of cdrs.jsonl.
     #[arg(long)]
     pub gzip: bool,

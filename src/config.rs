@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use cdrflow_dataflows::basket::BasketParams;
 use cdrflow_dataflows::promotions::PromotionParams;
 
 /// Timely's cluster flags (`-w -n -p -h`).
@@ -59,6 +60,7 @@ pub struct RunConfig {
     pub lateness: i64,
     pub dedup_horizon: i64,
     pub promotion: PromotionParams,
+    pub basket: BasketParams,
     /// The HMAC key of subscriber tokens.
     pub token_key: Vec<u8>,
     pub cluster: ClusterConfig,

@@ -34,6 +34,15 @@ pub fn generate_cmd(args: cli::GenerateArgs) -> anyhow::Result<()> {
     if let Some(n) = args.cdrs {
         cfg.cdrs = n;
     }
+    if let Some(n) = args.baskets {
+        cfg.baskets = n;
+    }
+    if let Some(n) = args.products {
+        if n < 48 {
+            anyhow::bail!("--products {n}: the catalogue needs at least 48 products");
+        }
+        cfg.products = n;
+    }
     if let Some(t) = args.threads {
         cfg.threads = t;
     }

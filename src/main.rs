@@ -14,7 +14,7 @@ use cdrflow::cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => cdrflow::cli::RunArgs::into_config(args).and_then(|cfg| {
+        Command::Run(args) => cdrflow::cli::RunArgs::into_config(*args).and_then(|cfg| {
             let quiet = cfg.quiet;
             let out = cfg.out.clone();
             let summary = cdrflow::run::run(cfg)?;

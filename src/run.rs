@@ -26,11 +26,12 @@ use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
 
+use cdrflow_dataflows::basket::{Pick, PurchaseRow, Recommendation, Rule, WeatherRow};
 use cdrflow_dataflows::drive_cache::SharedRouter;
 use cdrflow_dataflows::model::{
     time_of, Cdr, Change, DeadLetter, Epoch, Loyalty, Store, Time, Tower,
 };
-use cdrflow_dataflows::pipeline::pipeline;
+use cdrflow_dataflows::pipeline::{pipeline, PipelineInputs, PipelineParams};
 use cdrflow_dataflows::promotions::Promotion;
 use cdrflow_dataflows::route::{EmbeddedRouter, RoadGraph};
 use cdrflow_dataflows::token::Tokenizer;
@@ -96,6 +97,8 @@ type SummaryInput =
 struct Inputs {
     cdrs: differential_dataflow::input::InputSession<Time, Cdr, isize>,
     towers: differential_dataflow::input::InputSession<Time, Tower, isize>,
+    purchases: differential_dataflow::input::InputSession<Time, PurchaseRow, isize>,
+    weather: differential_dataflow::input::InputSession<Time, WeatherRow, isize>,
     dead: differential_dataflow::input::InputSession<Time, DeadLetter, isize>,
     counts: differential_dataflow::input::InputSession<Time, String, isize>,
     stores: UpsertInput<Store>,
@@ -106,10 +109,14 @@ impl Inputs {
     fn advance_to(&mut self, t: Time) {
         self.cdrs.advance_to(t);
         self.towers.advance_to(t);
+        self.purchases.advance_to(t);
+        self.weather.advance_to(t);
         self.dead.advance_to(t);
         self.counts.advance_to(t);
         self.cdrs.flush();
         self.towers.flush();
+        self.purchases.flush();
+        self.weather.flush();
         self.dead.flush();
         self.counts.flush();
         if *self.stores.time() < t {
@@ -123,7 +130,9 @@ impl Inputs {
 
 /// Outputs gathered on worker 0.
 struct Gathered {
-    promotions: Updates<Promotion>,
+    promotions: Updates<(Promotion, Pick)>,
+    rules: Updates<Rule>,
+    recommendations: Updates<Recommendation>,
     dead: Updates<DeadLetter>,
     counts: Counts,
 }
@@ -134,34 +143,42 @@ fn build(
     router: SharedRouter,
 ) -> (Inputs, ProbeHandle<Time>, Gathered) {
     let probe = ProbeHandle::new();
-    let params = cfg.promotion.clone();
-    let horizon = cfg.dedup_horizon.max(0) as u64;
+    let params = PipelineParams {
+        promotion: cfg.promotion.clone(),
+        basket: cfg.basket,
+        dedup_horizon: cfg.dedup_horizon.max(0) as u64,
+    };
     worker.dataflow::<Time, _, _>(|scope| {
         let (cdr_in, cdrs) = scope.new_collection::<Cdr, isize>();
         let (tower_in, towers) = scope.new_collection::<Tower, isize>();
+        let (purchase_in, purchases) = scope.new_collection::<PurchaseRow, isize>();
+        let (weather_in, weather) = scope.new_collection::<WeatherRow, isize>();
         let (dead_in, dead) = scope.new_collection::<DeadLetter, isize>();
         let (count_in, counts) = scope.new_collection::<String, isize>();
         let mut store_in = InputHandle::new();
         let mut loyalty_in = InputHandle::new();
-        let out = pipeline(
+        let inputs = PipelineInputs {
             cdrs,
             towers,
-            scope.input_from(&mut store_in),
-            scope.input_from(&mut loyalty_in),
-            router,
-            &params,
-            horizon,
-        );
+            stores: scope.input_from(&mut store_in),
+            loyalty: scope.input_from(&mut loyalty_in),
+            purchases,
+            weather,
+        };
+        let out = pipeline(inputs, router, &params);
         let counts = counts.concat(out.counts);
-        let out = out.promotions;
         let gathered = Gathered {
             promotions: gather(out.promotions, "Promotions", &probe),
+            rules: gather(out.rules, "Rules", &probe),
+            recommendations: gather(out.recommendations, "Recommendations", &probe),
             dead: gather(dead, "DeadLetters", &probe),
             counts: gather_counts(counts, &probe),
         };
         let inputs = Inputs {
             cdrs: cdr_in,
             towers: tower_in,
+            purchases: purchase_in,
+            weather: weather_in,
             dead: dead_in,
             counts: count_in,
             stores: store_in,
@@ -229,6 +246,17 @@ fn run_worker(
     if index == 0 {
         for t in &tables.towers {
             inputs.towers.update_at(t.clone(), 0, 1);
+        }
+        for row in tables.purchase_rows() {
+            inputs.purchases.update_at(row, 0, 1);
+        }
+        for w in &tables.weather {
+            let row = WeatherRow {
+                region: w.region.as_str().into(),
+                date: w.date,
+                condition: w.condition.as_str().into(),
+            };
+            inputs.weather.update_at(row, 0, 1);
         }
         for u in collapse(
             tables
@@ -404,7 +432,7 @@ fn run_worker(
     summary_in.advance_to(u64::MAX);
     worker.step_or_park_while(None, || probe.less_than(&end));
     let result = if index == 0 {
-        write_outputs(cfg, &gathered, watermark).map(Some)
+        write_outputs(cfg, tables, &gathered, watermark).map(Some)
     } else {
         Ok(None)
     };
@@ -421,6 +449,7 @@ fn run_worker(
 /// Writes every output file (worker 0) from the updates up to `watermark`.
 fn write_outputs(
     cfg: &RunConfig,
+    tables: &Tables,
     gathered: &Gathered,
     watermark: Time,
 ) -> anyhow::Result<RunSummary> {
@@ -429,8 +458,15 @@ fn write_outputs(
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut promos = gathered.promotions.borrow().clone();
     promos.retain(|(_, t, _)| *t <= watermark);
-    let promotions = files::write_promotions(out, &promos, &tokens)?;
-    files::write_promotion_changes(out, &promos, &tokens)?;
+    let catalogue = &tables.catalogue;
+    let promotions = files::write_promotions(out, &promos, &tokens, catalogue)?;
+    files::write_promotion_changes(out, &promos, &tokens, catalogue)?;
+    files::write_rules(out, &upto(&gathered.rules.borrow(), watermark), catalogue)?;
+    files::write_recommendations(
+        out,
+        &upto(&gathered.recommendations.borrow(), watermark),
+        catalogue,
+    )?;
     files::write_dead_letters(out, &gathered.dead.borrow())?;
     let metrics = files::metrics_json(&gathered.counts.borrow(), promotions);
     files::write_metrics(out, &metrics)?;
@@ -438,6 +474,15 @@ fn write_outputs(
         metrics,
         promotions,
     })
+}
+
+/// The updates at or before `watermark`.
+fn upto<D: Clone>(updates: &[(D, Time, isize)], watermark: Time) -> Vec<(D, Time, isize)> {
+    updates
+        .iter()
+        .filter(|(_, t, _)| *t <= watermark)
+        .cloned()
+        .collect()
 }
 
 /// A plain progress line on stderr every few seconds (worker 0), and a last one

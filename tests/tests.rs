@@ -7,10 +7,12 @@
 //! | `workers` | same bytes for `-w 1`, `-w 2` and two processes |
 //! | `accounting` | generate → run → the SPEC §2 identities and the planted counts |
 //! | `golden` | hand-computed fixtures under `datasets/*/expected` |
+//! | `mlxtend` | rules.csv equals mlxtend apriori + association_rules (when Python has mlxtend) |
 
 mod accounting;
 mod cli;
 mod golden;
+mod mlxtend;
 mod retention;
 mod util;
 mod workers;

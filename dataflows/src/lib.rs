@@ -16,11 +16,15 @@
 //! | `route` | `Router` trait and the embedded road router (SPEC §3.3) |
 //! | `drive_cache` | cache entries and router calls (SPEC §3.4) |
 //! | `promotions` | the promotions view wired from the above (SPEC §3) |
+//! | `basket` | market-basket rules, profiles and recommendations (SPEC §4) |
+//! | `demographics` | gender codes and age bands (SPEC §5, §4 fallback) |
 //! | `pipeline` | the whole wiring from inputs to outputs, shared by runtime and tests |
 //! | `token` | HMAC-SHA256 subscriber tokens (SPEC §5) |
 //! | `reference` | a naive batch implementation of SPEC §2–3, the test oracle |
 
+pub mod basket;
 pub mod dedup;
+pub mod demographics;
 pub mod drive_cache;
 pub mod expiry;
 pub mod ingest;

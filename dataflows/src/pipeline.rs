@@ -3,20 +3,26 @@
 //! property test, so both run exactly the same dataflow.
 //!
 //! ```text
-//! cdrs ─dedup─▶ unique ─┬─▶ promotions (view, requests, router calls)
+//! cdrs ─dedup─▶ unique ─┬─▶ promotions (view, requests, router calls) ─with_picks─freeze─▶ promotions + product
 //!                       └─▶ counts: cdrs_unique, cdrs_unknown_cell, requests, router_calls
+//! purchases, weather ─▶ market basket ─▶ rules, recommendations ──────────▲
 //! stores, loyalty: upsert streams ─arrange_from_upsert─▶ current tables
 //! ```
 
 use differential_dataflow::operators::arrange::upsert::arrange_from_upsert;
 use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
-use differential_dataflow::{ExchangeData, VecCollection};
+use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
+use timely::dataflow::operators::vec::Map;
 use timely::dataflow::Stream;
 
+use crate::basket::{
+    market_basket, with_picks, BasketParams, Pick, PurchaseRow, Recommendation, Rule, WeatherRow,
+};
 use crate::dedup::dedup;
 use crate::drive_cache::SharedRouter;
-use crate::model::{Cdr, Loyalty, Store, Time, Tower};
-use crate::promotions::{promotions, PromotionOutputs, PromotionParams};
+use crate::expiry::freeze;
+use crate::model::{time_of, Cdr, Loyalty, Store, Time, Tower};
+use crate::promotions::{promotions, Promotion, PromotionParams};
 
 /// Upserts of a keyed table: `(key, Some(row))` sets, `(key, None)` deletes.
 pub type Upserts<'s, V> = Stream<'s, Time, Vec<(String, Option<V>, Time)>>;
@@ -30,35 +36,74 @@ pub fn table_from_upserts<'s, V: ExchangeData>(
         .as_collection(|_, v| v.clone())
 }
 
+/// The inputs of the pipeline.
+pub struct PipelineInputs<'s> {
+    pub cdrs: VecCollection<'s, Time, Cdr>,
+    pub towers: VecCollection<'s, Time, Tower>,
+    pub stores: Upserts<'s, Store>,
+    pub loyalty: Upserts<'s, Loyalty>,
+    pub purchases: VecCollection<'s, Time, PurchaseRow>,
+    pub weather: VecCollection<'s, Time, WeatherRow>,
+}
+
+/// The flags of the pipeline.
+#[derive(Clone, Debug)]
+pub struct PipelineParams {
+    pub promotion: PromotionParams,
+    pub basket: BasketParams,
+    /// Seconds of event time.
+    pub dedup_horizon: u64,
+}
+
 /// What the pipeline produces.
 pub struct PipelineOutputs<'s> {
     pub unique: VecCollection<'s, Time, Cdr>,
-    pub promotions: PromotionOutputs<'s>,
+    /// The promotions view with each promotion's product (final rows frozen).
+    pub promotions: VecCollection<'s, Time, (Promotion, Pick)>,
+    pub rules: VecCollection<'s, Time, Rule>,
+    pub recommendations: VecCollection<'s, Time, Recommendation>,
     /// Named counts (one element per counted thing): `cdrs_unique`,
-    /// `cdrs_unknown_cell`, `requests`, `router_calls`.
+    /// `cdrs_unknown_cell`, `requests`, `router_calls`, `baskets`,
+    /// `rules`, `recommendations`.
     pub counts: VecCollection<'s, Time, String>,
 }
 
-/// Wires dedup, the promotions view and its counts.
+/// Wires dedup, the promotions view, the market basket and their counts.
 pub fn pipeline<'s>(
-    cdrs: VecCollection<'s, Time, Cdr>,
-    towers: VecCollection<'s, Time, Tower>,
-    stores: Upserts<'s, Store>,
-    loyalty: Upserts<'s, Loyalty>,
+    inputs: PipelineInputs<'s>,
     router: SharedRouter,
-    params: &PromotionParams,
-    dedup_horizon: u64,
+    params: &PipelineParams,
 ) -> PipelineOutputs<'s> {
+    let PipelineInputs {
+        cdrs,
+        towers,
+        stores,
+        loyalty,
+        purchases,
+        weather,
+    } = inputs;
     let stores = table_from_upserts(stores, "Stores");
     let loyalty = table_from_upserts(loyalty, "Loyalty");
-    let unique = dedup(cdrs, dedup_horizon);
+    let unique = dedup(cdrs, params.dedup_horizon);
+    let basket = market_basket(
+        purchases,
+        weather.clone(),
+        stores.clone(),
+        loyalty.clone(),
+        &params.basket,
+    );
     let out = promotions(
         unique.clone(),
         towers.clone(),
         stores,
         loyalty,
         router,
-        params,
+        &params.promotion,
+    );
+    let retention = params.promotion.view_retention;
+    let promotions = freeze(
+        with_picks(out.promotions, weather, basket.recommendations.clone()),
+        move |(row, _)| time_of(row.start + retention) + 1,
     );
     // Unknown cells: the arrangement holds one entry per cell, not per CDR.
     let unknown_cell = unique
@@ -71,12 +116,26 @@ pub fn pipeline<'s>(
         .map(|_| "cdrs_unique".to_string())
         .concatenate([
             unknown_cell,
-            out.requests.clone().map(|_| "requests".to_string()),
-            out.router_calls.clone().map(|_| "router_calls".to_string()),
+            out.requests.map(|_| "requests".to_string()),
+            out.router_calls.map(|_| "router_calls".to_string()),
+            // The count rides in the difference: one update per change of n.
+            basket
+                .sizes
+                .filter(|(s, _)| s.is_none())
+                .inner
+                .map(|((_, n), t, r)| ("baskets".to_string(), t, r * n as isize))
+                .as_collection(),
+            basket.rules.clone().map(|_| "rules".to_string()),
+            basket
+                .recommendations
+                .clone()
+                .map(|_| "recommendations".to_string()),
         ]);
     PipelineOutputs {
         unique,
-        promotions: out,
+        promotions,
+        rules: basket.rules,
+        recommendations: basket.recommendations,
         counts,
     }
 }

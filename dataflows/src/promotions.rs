@@ -67,6 +67,8 @@ struct Request {
 
 /// What the promotions dataflow produces.
 pub struct PromotionOutputs<'s> {
+    /// The view, not yet frozen: a row is final from `start + retention + 1`
+    /// (the caller freezes it after attaching its product).
     pub promotions: VecCollection<'s, Time, Promotion>,
     /// One element per request (steps 1–2 passed), frozen like the view.
     pub requests: VecCollection<'s, Time, ()>,
@@ -174,7 +176,8 @@ pub fn promotions<'s>(
         .map(|(_, row)| row);
 
     PromotionOutputs {
-        promotions: freeze(promotions, move |row| time_of(row.start + retention) + 1),
+        // Frozen by the pipeline once the product is attached.
+        promotions,
         requests: freeze(requests, move |r| release(r.start)).map(|_| ()),
         // An entry's chain can start in the day before (an entry made at t0 serves
         // until t0 + ttl), so when that day is released the next day's entries

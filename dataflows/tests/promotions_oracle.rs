@@ -46,9 +46,10 @@ use proptest::test_runner::{Config as ProptestConfig, RngSeed, TestRunner};
 use timely::dataflow::operators::Input as TimelyInput;
 use timely::dataflow::{InputHandle, ProbeHandle};
 
+use cdrflow_dataflows::basket::{BasketParams, PurchaseRow, WeatherRow};
 use cdrflow_dataflows::drive_cache::SharedRouter;
 use cdrflow_dataflows::model::{Cdr, CdrType, Epoch, Loyalty, Point, Store, Time, Tower};
-use cdrflow_dataflows::pipeline::pipeline;
+use cdrflow_dataflows::pipeline::{pipeline, PipelineInputs, PipelineParams};
 use cdrflow_dataflows::promotions::{Promotion, PromotionParams};
 use cdrflow_dataflows::reference;
 use cdrflow_dataflows::route::{EmbeddedRouter, RoadGraph, Router};
@@ -550,20 +551,32 @@ fn run_dataflow(plan: Arc<Plan>, router: SharedRouter, config: timely::Config) -
                 let (tower_in, towers) = scope.new_collection::<Tower, isize>();
                 let mut store_in = InputHandle::new();
                 let mut loyalty_in = InputHandle::new();
-                let out = pipeline(
+                // No purchases: the market basket is covered by its own oracle test.
+                let (_, purchases) = scope.new_collection::<PurchaseRow, isize>();
+                let (_, weather) = scope.new_collection::<WeatherRow, isize>();
+                let inputs = PipelineInputs {
                     cdrs,
                     towers,
-                    scope.input_from(&mut store_in),
-                    scope.input_from(&mut loyalty_in),
-                    router,
-                    &params,
-                    HORIZON as u64,
-                );
+                    stores: scope.input_from(&mut store_in),
+                    loyalty: scope.input_from(&mut loyalty_in),
+                    purchases,
+                    weather,
+                };
+                let params = PipelineParams {
+                    promotion: params,
+                    basket: BasketParams::default(),
+                    dedup_horizon: HORIZON as u64,
+                };
+                let out = pipeline(inputs, router, &params);
+                // The market-basket counts have their own oracle.
                 out.counts
+                    .filter(|name| {
+                        !matches!(name.as_str(), "baskets" | "rules" | "recommendations")
+                    })
                     .inspect(move |u| count_sink.lock().unwrap().push(u.clone()))
                     .probe_with(&probe);
                 out.promotions
-                    .promotions
+                    .map(|(p, _)| p)
                     .inspect(move |u| promo_sink.lock().unwrap().push(u.clone()))
                     .probe_with(&probe);
                 (cdr_in, tower_in, store_in, loyalty_in)

@@ -1,5 +1,6 @@
-//! The output directory (SPEC §2–3): `promotions.csv`,
-//! `promotions.changes.jsonl`, `dead_letter.jsonl`, `metrics.json`.
+//! The output directory (SPEC §2–4): `promotions.csv`,
+//! `promotions.changes.jsonl`, `rules.csv`, `recommendations.csv`,
+//! `dead_letter.jsonl`, `metrics.json`.
 //!
 //! Delivery contract: files are written once the dataflow has drained, each to
 //! a temporary name and renamed into place, so a reader never sees half a file.
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use cdrflow_dataflows::basket::{scope_name, Catalogue, Pick, Recommendation, Rule};
 use cdrflow_dataflows::model::{DeadLetter, Time};
 use cdrflow_dataflows::promotions::Promotion;
 use cdrflow_dataflows::spatial::round_half_up;
@@ -61,9 +63,22 @@ pub const PROMOTION_COLUMNS: [&str; 11] = [
     "source",
 ];
 
-/// The CSV fields of a promotion row. `product_id`/`source` stay empty until the
-/// market-basket dataflow lands.
-fn promotion_fields(p: &Promotion, tokens: &Tokenizer) -> [String; 11] {
+/// A pick's `product_id` and `source` columns (both empty when there is no
+/// basket to recommend from).
+fn pick_fields(pick: &Pick, catalogue: &Catalogue) -> [String; 2] {
+    match pick.product {
+        Some(p) => [catalogue.name(p).to_string(), pick.source.to_string()],
+        None => [String::new(), String::new()],
+    }
+}
+
+/// The CSV fields of a promotion row.
+fn promotion_fields(
+    (p, pick): &(Promotion, Pick),
+    tokens: &Tokenizer,
+    catalogue: &Catalogue,
+) -> [String; 11] {
+    let [product_id, source] = pick_fields(pick, catalogue);
     [
         date_string(p.date),
         p.customer_id.clone(),
@@ -74,16 +89,17 @@ fn promotion_fields(p: &Promotion, tokens: &Tokenizer) -> [String; 11] {
         p.store_id.clone(),
         round_half_up(p.haversine_m.0).to_string(),
         round_half_up(p.drive_m.0).to_string(),
-        String::new(),
-        String::new(),
+        product_id,
+        source,
     ]
 }
 
 /// `promotions.csv`: the final view, sorted by (date, customer_id).
 pub fn write_promotions(
     out: &Path,
-    updates: &[(Promotion, Time, isize)],
+    updates: &[((Promotion, Pick), Time, isize)],
     tokens: &Tokenizer,
+    catalogue: &Catalogue,
 ) -> Result<usize, WriteError> {
     let rows = consolidated(updates);
     let mut count = 0;
@@ -92,7 +108,7 @@ pub fn write_promotions(
         csv.write_record(PROMOTION_COLUMNS)?;
         for (row, n) in &rows {
             for _ in 0..(*n).max(0) {
-                csv.write_record(promotion_fields(row, tokens))?;
+                csv.write_record(promotion_fields(row, tokens, catalogue))?;
                 count += 1;
             }
         }
@@ -101,16 +117,20 @@ pub fn write_promotions(
     Ok(count)
 }
 
+/// A promotion row with the time of its change.
+type TimedRow = (Time, (Promotion, Pick));
+
 /// `promotions.changes.jsonl`: every change of the view, in time order, as
 /// `{"time":T,"diff":±1,<row>}` where `time` is the event-time watermark at
 /// which the change happened. Replaying the lines up to a time gives the view
 /// at that time.
 pub fn write_promotion_changes(
     out: &Path,
-    updates: &[(Promotion, Time, isize)],
+    updates: &[((Promotion, Pick), Time, isize)],
     tokens: &Tokenizer,
+    catalogue: &Catalogue,
 ) -> Result<(), WriteError> {
-    let mut changes: Vec<((Time, Promotion), isize)> = consolidated(
+    let mut changes: Vec<(TimedRow, isize)> = consolidated(
         &updates
             .iter()
             .map(|(p, t, r)| ((*t, p.clone()), *t, *r))
@@ -119,7 +139,7 @@ pub fn write_promotion_changes(
     changes.sort_by(|a, b| (a.0 .0, a.1 > 0, &a.0 .1).cmp(&(b.0 .0, b.1 > 0, &b.0 .1)));
     write_atomic(&out.join("promotions.changes.jsonl"), |w| {
         for ((time, row), diff) in &changes {
-            let fields = promotion_fields(row, tokens);
+            let fields = promotion_fields(row, tokens, catalogue);
             let mut obj = Map::new();
             obj.insert("time".into(), json!(time));
             obj.insert("diff".into(), json!(diff));
@@ -131,6 +151,86 @@ pub fn write_promotion_changes(
         }
         Ok(())
     })
+}
+
+/// `rules.csv`: `context,antecedent,consequent,support,confidence,lift`,
+/// sorted by context name, antecedent (element by element, a prefix first)
+/// and consequent; products by their `product_id` bytes.
+pub fn write_rules(
+    out: &Path,
+    updates: &[(Rule, Time, isize)],
+    catalogue: &Catalogue,
+) -> Result<usize, WriteError> {
+    let rows = consolidated(updates);
+    let mut rules: Vec<&Rule> = rows
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, _)| r)
+        .collect();
+    rules.sort_by(|a, b| {
+        (scope_name(&a.scope), &a.antecedent, a.consequent).cmp(&(
+            scope_name(&b.scope),
+            &b.antecedent,
+            b.consequent,
+        ))
+    });
+    write_atomic(&out.join("rules.csv"), |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record([
+            "context",
+            "antecedent",
+            "consequent",
+            "support",
+            "confidence",
+            "lift",
+        ])?;
+        for r in &rules {
+            let antecedent: Vec<&str> = r.antecedent.iter().map(|p| catalogue.name(*p)).collect();
+            csv.write_record([
+                scope_name(&r.scope),
+                &antecedent.join("|"),
+                catalogue.name(r.consequent),
+                &r.support().to_string(),
+                &r.confidence().to_string(),
+                &r.lift().to_string(),
+            ])?;
+        }
+        csv.flush()
+    })?;
+    Ok(rules.len())
+}
+
+/// `recommendations.csv`: `customer_id,context,product_id,source`, sorted by
+/// customer and context name.
+pub fn write_recommendations(
+    out: &Path,
+    updates: &[(Recommendation, Time, isize)],
+    catalogue: &Catalogue,
+) -> Result<usize, WriteError> {
+    let rows = consolidated(updates);
+    let mut recs: Vec<&Recommendation> = rows
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, _)| r)
+        .collect();
+    recs.sort_by(|a, b| {
+        (&a.customer_id, scope_name(&a.context)).cmp(&(&b.customer_id, scope_name(&b.context)))
+    });
+    write_atomic(&out.join("recommendations.csv"), |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record(["customer_id", "context", "product_id", "source"])?;
+        for r in &recs {
+            let [product_id, source] = pick_fields(&r.pick, catalogue);
+            csv.write_record([
+                r.customer_id.as_ref(),
+                scope_name(&r.context),
+                &product_id,
+                &source,
+            ])?;
+        }
+        csv.flush()
+    })?;
+    Ok(recs.len())
 }
 
 /// One line of `dead_letter.jsonl`, fields in the SPEC's order.
@@ -189,6 +289,9 @@ pub fn metrics_json(counts: &BTreeMap<String, i64>, promotions: usize) -> Value 
         ("router_calls", calls),
         ("cache_hits", requests - calls),
         ("promotions", promotions as i64),
+        ("baskets", get("baskets")),
+        ("rules", get("rules")),
+        ("recommendations", get("recommendations")),
     ] {
         obj.insert(k.into(), json!(v));
     }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use cdrflow_dataflows::basket::{Catalogue, PurchaseRow};
 use cdrflow_dataflows::model::{
     Change, DeadLetter, Epoch, Loyalty, Point, Reason, Store, Subscriber, Tower,
 };
@@ -57,6 +58,8 @@ pub struct Tables {
     pub stores: Vec<Store>,
     pub loyalty: Vec<Loyalty>,
     pub products: Vec<Product>,
+    /// The valid products, sorted: the [`ProductId`]s of the dataflows.
+    pub catalogue: Catalogue,
     pub purchases: Vec<Purchase>,
     pub weather: Vec<Weather>,
     pub subscribers: Vec<Subscriber>,
@@ -71,6 +74,20 @@ pub struct Tables {
 }
 
 impl Tables {
+    /// The valid purchase rows as dataflow records (products as catalogue ids;
+    /// a row with an unknown product was dead-lettered when read).
+    pub fn purchase_rows(&self) -> impl Iterator<Item = PurchaseRow> + '_ {
+        self.purchases.iter().filter_map(|p| {
+            Some(PurchaseRow {
+                txn_id: p.txn_id.as_str().into(),
+                customer_id: p.customer_id.as_str().into(),
+                store_id: p.store_id.as_str().into(),
+                ts: p.ts,
+                product: self.catalogue.id(&p.product_id)?,
+            })
+        })
+    }
+
     fn take<T>(&mut self, rel: &str, table: Table<T>) -> Vec<T> {
         *self.dead_per_file.entry(rel.to_string()).or_default() += table.dead.len() as u64;
         self.dead.extend(table.dead);
@@ -152,20 +169,24 @@ pub fn load(dir: &Path) -> Result<Tables, SourceError> {
     })?;
     t.loyalty = t.take("loyalty.csv", loyalty);
 
+    let mut seen = BTreeSet::new();
     let products = read_csv(
         dir,
         "products.csv",
         &["product_id", "name", "category", "price_cents"],
         |r| {
+            let product_id = field::required(r.get(0), "product_id")?;
             field::required(r.get(1), "name")?;
+            first_of_key(&mut seen, product_id, "product_id")?;
             Ok(Product {
-                product_id: field::required(r.get(0), "product_id")?.into(),
+                product_id: product_id.into(),
                 category: field::required(r.get(2), "category")?.into(),
                 price_cents: field::count(r.get(3), "price_cents")?,
             })
         },
     )?;
     t.products = t.take("products.csv", products);
+    t.catalogue = Catalogue::new(t.products.iter().map(|p| p.product_id.as_str()));
     let known_products: BTreeSet<String> =
         t.products.iter().map(|p| p.product_id.clone()).collect();
 
@@ -208,6 +229,7 @@ pub fn load(dir: &Path) -> Result<Tables, SourceError> {
     )?;
     t.purchases = t.take("purchases.csv", purchases);
 
+    let mut seen = BTreeSet::new();
     let weather = read_csv(
         dir,
         "weather.csv",
@@ -224,6 +246,9 @@ pub fn load(dir: &Path) -> Result<Tables, SourceError> {
                 return Err(Reason::BadValue("condition".into()));
             }
             field::float(r.get(3), "temp_c")?;
+            // One condition per (region, date): a repeated pair is
+            // `bad_value:date` and the first row wins.
+            first_of_key(&mut seen, &format!("{region}\u{0}{date}"), "date")?;
             Ok(Weather {
                 region,
                 date,
