@@ -10,6 +10,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use cdrflow_dataflows::basket::{BasketParams, Ratio};
 use cdrflow_dataflows::promotions::PromotionParams;
+use cdrflow_dataflows::segments::expr::Definitions;
 use cdrflow_dataflows::time::parse_duration;
 
 use crate::config::{ClusterConfig, RunConfig};
@@ -143,6 +144,12 @@ pub struct RunArgs {
     /// Largest itemset mined (antecedent plus consequent), at least 1.
     #[arg(long, default_value_t = 3)]
     pub max_len: usize,
+    /// The rolling window of the segment features.
+    #[arg(long, default_value = "30d")]
+    pub window: String,
+    /// Segment definitions (`name = expression` lines); replaces the shipped defaults.
+    #[arg(long)]
+    pub segments: Option<PathBuf>,
     /// File holding the token HMAC key (instead of the CDRFLOW_TOKEN_KEY environment variable).
     #[arg(long)]
     pub token_key_file: Option<PathBuf>,
@@ -198,8 +205,22 @@ impl RunArgs {
             min_confidence: ratio("min-confidence", &self.min_confidence)?,
             max_len: self.max_len,
         };
+        let segments = match &self.segments {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading --segments {}", path.display()))?;
+                Definitions::parse(&path.display().to_string(), &text)?
+            }
+            None => Definitions::defaults(),
+        };
+        let window = duration("window", &self.window)?;
+        if window <= 0 {
+            bail!("--window {}: must be positive", self.window);
+        }
         Ok(RunConfig {
             basket,
+            window,
+            segments,
             lateness: duration("lateness", &self.lateness)?,
             dedup_horizon: duration("dedup-horizon", &self.dedup_horizon)?,
             promotion: PromotionParams {

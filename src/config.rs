@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use cdrflow_dataflows::basket::BasketParams;
 use cdrflow_dataflows::promotions::PromotionParams;
+use cdrflow_dataflows::segments::expr::Definitions;
 
 /// Timely's cluster flags (`-w -n -p -h`).
 #[derive(Clone, Debug)]
@@ -61,6 +62,10 @@ pub struct RunConfig {
     pub dedup_horizon: i64,
     pub promotion: PromotionParams,
     pub basket: BasketParams,
+    /// The segment features' window, seconds.
+    pub window: i64,
+    /// The segment definitions (`--segments FILE`, else the shipped defaults).
+    pub segments: Definitions,
     /// The HMAC key of subscriber tokens.
     pub token_key: Vec<u8>,
     pub cluster: ClusterConfig,

@@ -29,16 +29,18 @@ use timely::worker::Worker;
 use cdrflow_dataflows::basket::{Pick, PurchaseRow, Recommendation, Rule, WeatherRow};
 use cdrflow_dataflows::drive_cache::SharedRouter;
 use cdrflow_dataflows::model::{
-    time_of, Cdr, Change, DeadLetter, Epoch, Loyalty, Store, Time, Tower,
+    time_of, Cdr, Change, DeadLetter, Epoch, Loyalty, Store, Subscriber, Time, Tower,
 };
 use cdrflow_dataflows::pipeline::{pipeline, PipelineInputs, PipelineParams};
 use cdrflow_dataflows::promotions::Promotion;
 use cdrflow_dataflows::route::{EmbeddedRouter, RoadGraph};
+use cdrflow_dataflows::segments::features::next_midnight;
 use cdrflow_dataflows::token::Tokenizer;
 
 use crate::config::RunConfig;
 use crate::sink::collect::{gather, gather_counts, Counts, Updates};
 use crate::sink::files;
+use crate::sink::snapshots::{snapshots, SharedReport};
 use crate::source::cdr_file::{
     finish_block, parse_block, BlockSummary, CdrFile, GzBlocks, Outcome, SOURCE_NAME,
 };
@@ -99,6 +101,7 @@ struct Inputs {
     towers: differential_dataflow::input::InputSession<Time, Tower, isize>,
     purchases: differential_dataflow::input::InputSession<Time, PurchaseRow, isize>,
     weather: differential_dataflow::input::InputSession<Time, WeatherRow, isize>,
+    subscribers: differential_dataflow::input::InputSession<Time, Subscriber, isize>,
     dead: differential_dataflow::input::InputSession<Time, DeadLetter, isize>,
     counts: differential_dataflow::input::InputSession<Time, String, isize>,
     stores: UpsertInput<Store>,
@@ -111,12 +114,14 @@ impl Inputs {
         self.towers.advance_to(t);
         self.purchases.advance_to(t);
         self.weather.advance_to(t);
+        self.subscribers.advance_to(t);
         self.dead.advance_to(t);
         self.counts.advance_to(t);
         self.cdrs.flush();
         self.towers.flush();
         self.purchases.flush();
         self.weather.flush();
+        self.subscribers.flush();
         self.dead.flush();
         self.counts.flush();
         if *self.stores.time() < t {
@@ -133,6 +138,7 @@ struct Gathered {
     promotions: Updates<(Promotion, Pick)>,
     rules: Updates<Rule>,
     recommendations: Updates<Recommendation>,
+    snapshots: SharedReport,
     dead: Updates<DeadLetter>,
     counts: Counts,
 }
@@ -147,12 +153,14 @@ fn build(
         promotion: cfg.promotion.clone(),
         basket: cfg.basket,
         dedup_horizon: cfg.dedup_horizon.max(0) as u64,
+        window: cfg.window,
     };
     worker.dataflow::<Time, _, _>(|scope| {
         let (cdr_in, cdrs) = scope.new_collection::<Cdr, isize>();
         let (tower_in, towers) = scope.new_collection::<Tower, isize>();
         let (purchase_in, purchases) = scope.new_collection::<PurchaseRow, isize>();
         let (weather_in, weather) = scope.new_collection::<WeatherRow, isize>();
+        let (subscriber_in, subscribers) = scope.new_collection::<Subscriber, isize>();
         let (dead_in, dead) = scope.new_collection::<DeadLetter, isize>();
         let (count_in, counts) = scope.new_collection::<String, isize>();
         let mut store_in = InputHandle::new();
@@ -164,13 +172,23 @@ fn build(
             loyalty: scope.input_from(&mut loyalty_in),
             purchases,
             weather,
+            subscribers,
         };
         let out = pipeline(inputs, router, &params);
+        let snapshots = snapshots(
+            out.features,
+            out.cdr_days,
+            cfg.out.clone(),
+            Tokenizer::new(&cfg.token_key),
+            cfg.segments.clone(),
+            &probe,
+        );
         let counts = counts.concat(out.counts);
         let gathered = Gathered {
             promotions: gather(out.promotions, "Promotions", &probe),
             rules: gather(out.rules, "Rules", &probe),
             recommendations: gather(out.recommendations, "Recommendations", &probe),
+            snapshots,
             dead: gather(dead, "DeadLetters", &probe),
             counts: gather_counts(counts, &probe),
         };
@@ -179,6 +197,7 @@ fn build(
             towers: tower_in,
             purchases: purchase_in,
             weather: weather_in,
+            subscribers: subscriber_in,
             dead: dead_in,
             counts: count_in,
             stores: store_in,
@@ -249,6 +268,9 @@ fn run_worker(
         }
         for row in tables.purchase_rows() {
             inputs.purchases.update_at(row, 0, 1);
+        }
+        for sub in &tables.subscribers {
+            inputs.subscribers.update_at(sub.clone(), 0, 1);
         }
         for w in &tables.weather {
             let row = WeatherRow {
@@ -427,7 +449,10 @@ fn run_worker(
     // The input has ended at `watermark`: the outputs are the view at that
     // watermark. Expiries scheduled past it (retention, dedup horizon) belong to
     // event time that never came, so the run stops there instead of draining.
-    let end = watermark + 1;
+    // The segment snapshots run to the last CDR date: its midnight must pass
+    // too (no change file is applied beyond `watermark`).
+    let last_midnight = max_total.map_or(0, |m| time_of(next_midnight(m)));
+    let end = (watermark + 1).max(last_midnight + 1);
     inputs.advance_to(end);
     summary_in.advance_to(u64::MAX);
     worker.step_or_park_while(None, || probe.less_than(&end));
@@ -468,7 +493,13 @@ fn write_outputs(
         catalogue,
     )?;
     files::write_dead_letters(out, &gathered.dead.borrow())?;
-    let metrics = files::metrics_json(&gathered.counts.borrow(), promotions);
+    let report = gathered.snapshots.borrow();
+    if let Some(e) = &report.error {
+        anyhow::bail!("writing the segment snapshots: {e}");
+    }
+    let mut counts = gathered.counts.borrow().clone();
+    counts.insert("snapshots".into(), report.dates.len() as i64);
+    let metrics = files::metrics_json(&counts, promotions);
     files::write_metrics(out, &metrics)?;
     Ok(RunSummary {
         metrics,

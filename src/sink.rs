@@ -7,3 +7,4 @@
 
 pub mod collect;
 pub mod files;
+pub mod snapshots;

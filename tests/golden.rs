@@ -2,8 +2,12 @@
 //! expected outputs were computed by hand (see each `datasets/<name>/README.md`).
 //!
 //! Each test runs the binary with `-w 1` and `-w 2` and `CDRFLOW_TOKEN_KEY=fixture-key`
-//! into a temporary directory and checks:
+//! into a temporary directory (plus the extra arguments of `datasets/<name>/flags`,
+//! when that file exists: one argument per line, e.g. `--min-support=0.25`; blank
+//! lines and lines starting with `#` are skipped) and checks:
 //! - `promotions.csv` and `dead_letter.jsonl`: byte for byte against `expected/`;
+//! - `rules.csv` and `recommendations.csv`: byte for byte, only when `expected/`
+//!   has them (a fixture without them does not check them);
 //! - `metrics.json`: every key present in `expected/metrics.json`. Nested objects
 //!   (e.g. `dead_letter_reasons`) are compared key by key; a key the actual object
 //!   has but the expected one lacks must be 0 (a reason or file not listed in the
@@ -55,9 +59,25 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// The extra `cdrflow run` arguments of `datasets/<name>/flags` (none without
+/// the file): one argument per line, blank lines and `#` comments skipped.
+fn fixture_flags(name: &str) -> Vec<String> {
+    let path = fixture_dir(name).join("flags");
+    if !path.exists() {
+        return Vec::new();
+    }
+    read(&path)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Runs `cdrflow run` on the fixture; returns the temp dir holding the outputs.
 fn run_fixture(name: &str, workers: u32) -> tempfile::TempDir {
     let out = tempfile::tempdir().expect("temp dir");
+    let flags = fixture_flags(name);
     let output = Command::new(env!("CARGO_BIN_EXE_cdrflow"))
         .arg("run")
         .arg("--data")
@@ -66,12 +86,13 @@ fn run_fixture(name: &str, workers: u32) -> tempfile::TempDir {
         .arg(out.path())
         .arg("-w")
         .arg(workers.to_string())
+        .args(&flags)
         .env("CDRFLOW_TOKEN_KEY", "fixture-key")
         .output()
         .expect("spawn cdrflow");
     assert!(
         output.status.success(),
-        "fixture {name} (-w {workers}): cdrflow run failed with {}\nstdout:\n{}\nstderr:\n{}",
+        "fixture {name} (-w {workers}, flags {flags:?}): cdrflow run failed with {}\nstdout:\n{}\nstderr:\n{}",
         output.status,
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
@@ -263,6 +284,20 @@ fn check_fixture(name: &str) {
                 );
             }
         }
+        // Market-basket outputs: checked only where the fixture pins them.
+        for file in ["rules.csv", "recommendations.csv"] {
+            let path = expected.join(file);
+            if !path.exists() {
+                continue;
+            }
+            let got = read(&out.path().join(file));
+            if let Some(d) = text_diff(&read(&path), &got) {
+                let _ = write!(
+                    failures,
+                    "\n[{name} -w {workers}] {file} differs (- expected, + actual):\n{d}"
+                );
+            }
+        }
         let want = read(&expected.join("metrics.json"));
         let got = read(&out.path().join("metrics.json"));
         if let Some(d) = metrics_diff(&want, &got) {
@@ -311,4 +346,9 @@ fn golden_store_changes() {
 #[test]
 fn golden_messy_cdrs() {
     check_fixture("messy_cdrs");
+}
+
+#[test]
+fn golden_basket_rules() {
+    check_fixture("basket_rules");
 }

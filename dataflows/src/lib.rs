@@ -35,6 +35,7 @@ pub mod pipeline;
 pub mod promotions;
 pub mod reference;
 pub mod route;
+pub mod segments;
 pub mod spatial;
 pub mod stores;
 pub mod time;

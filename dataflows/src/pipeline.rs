@@ -5,6 +5,7 @@
 //! ```text
 //! cdrs ─dedup─▶ unique ─┬─▶ promotions (view, requests, router calls) ─with_picks─freeze─▶ promotions + product
 //!                       └─▶ counts: cdrs_unique, cdrs_unknown_cell, requests, router_calls
+//! unique ─▶ segment features (window sums, contacts, active days) per subscriber, per midnight
 //! purchases, weather ─▶ market basket ─▶ rules, recommendations ──────────▲
 //! stores, loyalty: upsert streams ─arrange_from_upsert─▶ current tables
 //! ```
@@ -21,8 +22,10 @@ use crate::basket::{
 use crate::dedup::dedup;
 use crate::drive_cache::SharedRouter;
 use crate::expiry::freeze;
-use crate::model::{time_of, Cdr, Loyalty, Store, Time, Tower};
+use crate::model::{time_of, Cdr, Epoch, Loyalty, Store, Subscriber, Time, Tower};
 use crate::promotions::{promotions, Promotion, PromotionParams};
+use crate::segments::features::{features, FeatureRow};
+use crate::time::day_start;
 
 /// Upserts of a keyed table: `(key, Some(row))` sets, `(key, None)` deletes.
 pub type Upserts<'s, V> = Stream<'s, Time, Vec<(String, Option<V>, Time)>>;
@@ -44,6 +47,7 @@ pub struct PipelineInputs<'s> {
     pub loyalty: Upserts<'s, Loyalty>,
     pub purchases: VecCollection<'s, Time, PurchaseRow>,
     pub weather: VecCollection<'s, Time, WeatherRow>,
+    pub subscribers: VecCollection<'s, Time, Subscriber>,
 }
 
 /// The flags of the pipeline.
@@ -53,6 +57,8 @@ pub struct PipelineParams {
     pub basket: BasketParams,
     /// Seconds of event time.
     pub dedup_horizon: u64,
+    /// The segment features' window (SPEC §5 `--window`), seconds.
+    pub window: i64,
 }
 
 /// What the pipeline produces.
@@ -62,6 +68,11 @@ pub struct PipelineOutputs<'s> {
     pub promotions: VecCollection<'s, Time, (Promotion, Pick)>,
     pub rules: VecCollection<'s, Time, Rule>,
     pub recommendations: VecCollection<'s, Time, Recommendation>,
+    /// Segment features per subscriber, changing at midnights (the state at
+    /// midnight `m` is the snapshot of the day before `m`).
+    pub features: VecCollection<'s, Time, FeatureRow>,
+    /// The UTC dates (midnights) of the unique CDRs: the snapshot range.
+    pub cdr_days: VecCollection<'s, Time, Epoch>,
     /// Named counts (one element per counted thing): `cdrs_unique`,
     /// `cdrs_unknown_cell`, `requests`, `router_calls`, `baskets`,
     /// `rules`, `recommendations`.
@@ -81,6 +92,7 @@ pub fn pipeline<'s>(
         loyalty,
         purchases,
         weather,
+        subscribers,
     } = inputs;
     let stores = table_from_upserts(stores, "Stores");
     let loyalty = table_from_upserts(loyalty, "Loyalty");
@@ -131,7 +143,11 @@ pub fn pipeline<'s>(
                 .clone()
                 .map(|_| "recommendations".to_string()),
         ]);
+    let features = features(unique.clone(), subscribers, params.window);
+    let cdr_days = unique.clone().map(|c| day_start(c.start)).distinct();
     PipelineOutputs {
+        features,
+        cdr_days,
         unique,
         promotions,
         rules: basket.rules,

@@ -48,7 +48,9 @@ use timely::dataflow::{InputHandle, ProbeHandle};
 
 use cdrflow_dataflows::basket::{BasketParams, PurchaseRow, WeatherRow};
 use cdrflow_dataflows::drive_cache::SharedRouter;
-use cdrflow_dataflows::model::{Cdr, CdrType, Epoch, Loyalty, Point, Store, Time, Tower};
+use cdrflow_dataflows::model::{
+    Cdr, CdrType, Epoch, Loyalty, Point, Store, Subscriber, Time, Tower,
+};
 use cdrflow_dataflows::pipeline::{pipeline, PipelineInputs, PipelineParams};
 use cdrflow_dataflows::promotions::{Promotion, PromotionParams};
 use cdrflow_dataflows::reference;
@@ -554,6 +556,7 @@ fn run_dataflow(plan: Arc<Plan>, router: SharedRouter, config: timely::Config) -
                 // No purchases: the market basket is covered by its own oracle test.
                 let (_, purchases) = scope.new_collection::<PurchaseRow, isize>();
                 let (_, weather) = scope.new_collection::<WeatherRow, isize>();
+                let (_, subscribers) = scope.new_collection::<Subscriber, isize>();
                 let inputs = PipelineInputs {
                     cdrs,
                     towers,
@@ -561,11 +564,13 @@ fn run_dataflow(plan: Arc<Plan>, router: SharedRouter, config: timely::Config) -
                     loyalty: scope.input_from(&mut loyalty_in),
                     purchases,
                     weather,
+                    subscribers,
                 };
                 let params = PipelineParams {
                     promotion: params,
                     basket: BasketParams::default(),
                     dedup_horizon: HORIZON as u64,
+                    window: 30 * 86_400,
                 };
                 let out = pipeline(inputs, router, &params);
                 // The market-basket counts have their own oracle.

@@ -292,6 +292,7 @@ pub fn metrics_json(counts: &BTreeMap<String, i64>, promotions: usize) -> Value 
         ("baskets", get("baskets")),
         ("rules", get("rules")),
         ("recommendations", get("recommendations")),
+        ("snapshots", get("snapshots")),
     ] {
         obj.insert(k.into(), json!(v));
     }

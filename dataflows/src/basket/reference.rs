@@ -1,16 +1,74 @@
 //! A naive batch implementation of SPEC §4, the oracle of the property tests:
 //! every subset of every basket is counted (no apriori pruning), every rule
-//! is scanned for every customer. Slow and obviously right.
+//! is scanned for every customer. Slow and obviously right. It shares no
+//! comparison with the dataflow: thresholds and the rule order are written
+//! out again here ([`Frac`], [`meets`]), so a fault in [`Rule::rank`] or
+//! [`Ratio::reached_by`] shows up as a difference.
 
+use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    subsets_up_to, BasketParams, Itemset, Pick, ProductId, PurchaseRow, Recommendation, Rule,
-    Scope, Source, WeatherRow,
+    subsets_up_to, BasketParams, Itemset, Pick, ProductId, PurchaseRow, Ratio, Recommendation,
+    Rule, Scope, Source, WeatherRow,
 };
 use crate::demographics::{AgeBand, Gender};
 use crate::model::{Epoch, Loyalty, Store, Text};
 use crate::time::{day_start, year_of};
+
+/// An exact fraction `n / d` (d > 0), ordered by value.
+#[derive(Clone, Copy, Debug)]
+struct Frac(u128, u128);
+
+impl PartialEq for Frac {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Frac {}
+impl PartialOrd for Frac {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Frac {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (self.0 * o.1).cmp(&(o.0 * self.1))
+    }
+}
+
+/// `count / total >= threshold` (`total` > 0: a scope or an antecedent
+/// that occurs).
+fn meets(count: u64, total: u64, threshold: &Ratio) -> bool {
+    Frac(count as u128, total as u128) >= Frac(threshold.num, threshold.den)
+}
+
+/// The §4 order as a sort key: lift, confidence, support descending, then
+/// consequent, then antecedent ascending.
+#[allow(clippy::type_complexity)]
+fn order(
+    r: &Rule,
+) -> (
+    Reverse<Frac>,
+    Reverse<Frac>,
+    Reverse<Frac>,
+    ProductId,
+    Itemset,
+) {
+    let (c, a, k, n) = (
+        r.count as u128,
+        r.antecedent_count as u128,
+        r.consequent_count as u128,
+        r.baskets as u128,
+    );
+    (
+        Reverse(Frac(c * n, a * k)),
+        Reverse(Frac(c, a)),
+        Reverse(Frac(c, n)),
+        r.consequent,
+        r.antecedent.clone(),
+    )
+}
 
 /// Rules and recommendations, each sorted.
 pub fn market_basket(
@@ -71,7 +129,7 @@ pub fn market_basket(
     }
     let frequent: BTreeMap<&(Scope, Itemset), u64> = counts
         .iter()
-        .filter(|((s, _), c)| params.min_support.reached_by(**c, sizes[s]))
+        .filter(|((s, _), c)| meets(**c, sizes[s], &params.min_support))
         .map(|(k, c)| (k, *c))
         .collect();
 
@@ -94,11 +152,7 @@ pub fn market_basket(
             };
             let lift_above_one = (rule.count as u128) * (rule.baskets as u128)
                 > (rule.antecedent_count as u128) * (rule.consequent_count as u128);
-            if params
-                .min_confidence
-                .reached_by(rule.count, rule.antecedent_count)
-                && lift_above_one
-            {
+            if meets(rule.count, rule.antecedent_count, &params.min_confidence) && lift_above_one {
                 rules.push(rule);
             }
         }
@@ -163,7 +217,7 @@ pub fn market_basket(
                         && r.antecedent.iter().all(|p| prof.contains(p))
                         && !prof.contains(&r.consequent)
                 })
-                .min_by(|a, b| a.rank(b))
+                .min_by_key(|r| order(r))
                 .map(|r| r.consequent)
         };
         let first_new = |list: &[ProductId]| list.iter().copied().find(|p| !prof.contains(p));

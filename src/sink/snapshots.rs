@@ -1,0 +1,205 @@
+//! Dated segment snapshots (SPEC §5): `segments/date=YYYY-MM-DD/{segments,
+//! features}.csv`, written by worker 0 as the dataflow's frontier passes each
+//! snapshot's `as_of` (the midnight after its date).
+//!
+//! ```text
+//! FeatureRow updates ─exchange(0)─┐  pending by time; at each as_of < frontier:
+//! CDR days           ─exchange(0)─┴▶ apply updates ≤ as_of, write the snapshot of as_of − 1 day
+//! ```
+//!
+//! Dates run from the first to the last UTC date of the unique CDRs. When the
+//! frontier passes `as_of`, no CDR of an earlier date can still arrive (it would
+//! be late), so the first date and the rows are final. The sink keeps the
+//! current row of every subscriber (what a snapshot prints) and each one's
+//! token, computed once.
+//!
+//! Delivery: each file is written to a temporary name and renamed, so a reader
+//! sees a whole snapshot file or none; a write error is kept and reported at
+//! the end of the run (the dataflow is not stopped mid-step).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use differential_dataflow::VecCollection;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::Probe;
+use timely::dataflow::ProbeHandle;
+
+use cdrflow_dataflows::model::{time_of, Epoch, Text, Time};
+use cdrflow_dataflows::segments::expr::Definitions;
+use cdrflow_dataflows::segments::features::FeatureRow;
+use cdrflow_dataflows::segments::{snapshot_row, SnapshotRow};
+use cdrflow_dataflows::time::date_string;
+use cdrflow_dataflows::token::Tokenizer;
+
+use super::files::{write_atomic, WriteError};
+
+const DAY: i64 = 86_400;
+
+pub const FEATURE_COLUMNS: [&str; 12] = [
+    "subscriber_token",
+    "events",
+    "voice_seconds",
+    "sms_count",
+    "data_bytes",
+    "spend_cents",
+    "contacts",
+    "night_share",
+    "weekend_share",
+    "roaming_share",
+    "active_days",
+    "age",
+];
+
+/// What the sink reports after the run.
+#[derive(Debug, Default)]
+pub struct SnapshotReport {
+    /// Dates written, in order.
+    pub dates: Vec<Epoch>,
+    pub error: Option<WriteError>,
+}
+
+pub type SharedReport = Rc<RefCell<SnapshotReport>>;
+
+/// Writes the snapshots of `rows` under `out/segments/` (see the module doc).
+pub fn snapshots<'s>(
+    rows: VecCollection<'s, Time, FeatureRow>,
+    days: VecCollection<'s, Time, Epoch>,
+    out: PathBuf,
+    tokens: Tokenizer,
+    defs: Definitions,
+    probe: &ProbeHandle<Time>,
+) -> SharedReport {
+    let report: SharedReport = Rc::new(RefCell::new(SnapshotReport::default()));
+    let shared = report.clone();
+    rows.inner
+        .binary_frontier(
+            days.inner,
+            Exchange::new(|_| 0u64),
+            Exchange::new(|_| 0u64),
+            "Snapshots",
+            move |_, _| {
+                let mut pending: BTreeMap<Time, Vec<(FeatureRow, isize)>> = BTreeMap::new();
+                let mut days_seen: BTreeMap<Epoch, isize> = BTreeMap::new();
+                let mut current: BTreeMap<Text, (String, FeatureRow)> = BTreeMap::new();
+                let mut next_date: Option<Epoch> = None;
+                move |(rows_in, rows_frontier), (days_in, days_frontier), output| {
+                    rows_in.for_each(|cap, data| {
+                        for (row, t, r) in data.drain(..) {
+                            pending.entry(t).or_default().push((row, r));
+                        }
+                        output.session(&cap).give_container(&mut Vec::<()>::new());
+                    });
+                    days_in.for_each(|cap, data| {
+                        for (day, _, r) in data.drain(..) {
+                            *days_seen.entry(day).or_default() += r;
+                        }
+                        output.session(&cap).give_container(&mut Vec::<()>::new());
+                    });
+                    days_seen.retain(|_, n| *n != 0);
+                    let frontier = [rows_frontier.frontier(), days_frontier.frontier()]
+                        .iter()
+                        .flat_map(|f| f.iter().copied())
+                        .min();
+                    let (Some(first), Some(last)) = (
+                        days_seen.keys().next().copied(),
+                        days_seen.keys().next_back().copied(),
+                    ) else {
+                        return;
+                    };
+                    let mut date = next_date.unwrap_or(first);
+                    while date <= last && frontier.is_none_or(|f| time_of(date + DAY) < f) {
+                        let as_of = time_of(date + DAY);
+                        while let Some(entry) = pending.first_entry() {
+                            if *entry.key() > as_of {
+                                break;
+                            }
+                            for (row, r) in entry.remove() {
+                                apply(&mut current, row, r, &tokens);
+                            }
+                        }
+                        let mut report = shared.borrow_mut();
+                        if report.error.is_none() {
+                            match write_snapshot(&out, date, &current, &defs) {
+                                Ok(()) => report.dates.push(date),
+                                Err(e) => report.error = Some(e),
+                            }
+                        }
+                        date += DAY;
+                        next_date = Some(date);
+                    }
+                }
+            },
+        )
+        .probe_with(probe);
+    report
+}
+
+/// Applies one update to the current rows (an insertion replaces the row a
+/// retraction at the same time removed; updates of one time come in any order).
+fn apply(
+    current: &mut BTreeMap<Text, (String, FeatureRow)>,
+    row: FeatureRow,
+    r: isize,
+    tokens: &Tokenizer,
+) {
+    if r > 0 {
+        let token = match current.get(&row.msisdn) {
+            Some((token, _)) => token.clone(),
+            None => tokens.token(&row.msisdn),
+        };
+        current.insert(row.msisdn.clone(), (token, row));
+    } else if current.get(&row.msisdn).is_some_and(|(_, old)| *old == row) {
+        current.remove(&row.msisdn);
+    }
+}
+
+fn write_snapshot(
+    out: &Path,
+    date: Epoch,
+    current: &BTreeMap<Text, (String, FeatureRow)>,
+    defs: &Definitions,
+) -> Result<(), WriteError> {
+    let dir = out
+        .join("segments")
+        .join(format!("date={}", date_string(date)));
+    let mut rows: Vec<(&str, SnapshotRow)> = current
+        .values()
+        .map(|(token, row)| (token.as_str(), snapshot_row(row, date, defs)))
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    write_atomic(&dir.join("features.csv"), |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record(FEATURE_COLUMNS)?;
+        for (token, r) in &rows {
+            csv.write_record([
+                token.to_string(),
+                r.events.to_string(),
+                r.voice_seconds.to_string(),
+                r.sms_count.to_string(),
+                r.data_bytes.to_string(),
+                r.spend_cents.to_string(),
+                r.contacts.to_string(),
+                r.share(r.night).to_string(),
+                r.share(r.weekend).to_string(),
+                r.share(r.roaming).to_string(),
+                r.active_days.to_string(),
+                r.age.map(|a| a.to_string()).unwrap_or_default(),
+            ])?;
+        }
+        csv.flush()
+    })?;
+    write_atomic(&dir.join("segments.csv"), |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record(["subscriber_token", "segment"])?;
+        for (token, r) in &rows {
+            for s in &r.segments {
+                csv.write_record([token, s.as_str()])?;
+            }
+        }
+        csv.flush()
+    })
+}
