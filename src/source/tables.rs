@@ -258,6 +258,7 @@ pub fn load(dir: &Path) -> Result<Tables, SourceError> {
     )?;
     t.weather = t.take("weather.csv", weather);
 
+    let mut seen = BTreeSet::new();
     let subscribers = read_csv(
         dir,
         "subscribers.csv",
@@ -270,6 +271,8 @@ pub fn load(dir: &Path) -> Result<Tables, SourceError> {
         ],
         |r| {
             let msisdn = field::msisdn(r.get(0), "msisdn")?;
+            // One row per (normalised) number: a repeat is `bad_value:msisdn`.
+            first_of_key(&mut seen, &msisdn, "msisdn")?;
             let birth_year = field::optional_year(r.get(2), "birth_year")?;
             let fee = r.get(4);
             let monthly_fee_cents = if fee.is_empty() {
