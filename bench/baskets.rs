@@ -853,6 +853,16 @@ fn parent(args: &Args) {
         args.new
     );
     let me = std::env::current_exe().expect("the bench binary's path");
+    let built = std::fs::metadata(&me)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .map_or("?".into(), |d| format!("{:.0} min", d.as_secs_f64() / 60.0));
+    println!(
+        "bench binary: {} (built {built} ago; `code` above is the tree now)",
+        me.display()
+    );
+    let mut failed: Vec<(String, String, String)> = Vec::new();
 
     // 1. The basket fragment, one child process per worker count.
     let mut ours = Vec::new();
@@ -884,10 +894,16 @@ fn parent(args: &Args) {
             .lines()
             .find_map(|l| l.strip_prefix("RESULT "))
             .and_then(|j| serde_json::from_str(j).ok());
-        let Some(r) = r.filter(|r| ok && r.get("failed").is_none()) else {
+        let why = match &r {
+            Some(r) => r["failed"].as_str().map(String::from),
+            None => Some("no RESULT line (killed?)".to_string()),
+        };
+        let Some(r) = r.filter(|_| ok && why.is_none()) else {
+            let why = why.unwrap_or_else(|| "exit status".to_string());
             println!(
-                "{frag} -w {w}: FAILED after {wall:.1} s wall, load avg {lb:.2} -> {la:.2}: {stdout}"
+                "{frag} -w {w}: FAILED after {wall:.1} s wall, load avg {lb:.2} -> {la:.2}: {why}"
             );
+            failed.push((format!("cdrflow {frag} -w {w}"), command, why));
             continue;
         };
         let m = &r["at_mining"];
@@ -1053,6 +1069,9 @@ fn parent(args: &Args) {
     for p in peers.iter().filter(|p| p.status != "ok") {
         println!("| {} | - | | - | - | | {} |", p.name, p.status);
     }
+    for (label, _, why) in &failed {
+        println!("| {label} | failed: {why} | | | | | |");
+    }
     println!(
         "\nratio = cdrflow mining seconds ÷ peer mining (+ rules) seconds; below 1 = cdrflow faster."
     );
@@ -1084,6 +1103,9 @@ fn parent(args: &Args) {
     println!("\ncommands:");
     for o in &ours {
         println!("  {}", o.command);
+    }
+    for (_, command, _) in &failed {
+        println!("  {command}");
     }
     if !peer_command.is_empty() {
         println!("  {peer_command}");
