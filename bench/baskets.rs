@@ -32,9 +32,10 @@
 //! existing dataset instead) [`BENCH_BASKETS_DATA`], `--workers 1,2`
 //! [`BENCH_WORKERS`], `--new N` new baskets per fold [`BENCH_NEW_BASKETS`,
 //! 10 000], `--folds K` [`BENCH_FOLDS`, 3], `--peers on|none` [`BENCH_PEERS`],
-//! `--peer-timeout S` [`BENCH_PEER_TIMEOUT`, 3600], `--intern` (share the
-//! customer, store and txn strings of the fed rows; the host does not)
-//! [`BENCH_INTERN=1`], `--operators` (log every operator's busy time and
+//! `--peer-timeout S` [`BENCH_PEER_TIMEOUT`, 3600], `--no-intern` (a fresh
+//! string per row and field; by default the fed rows share the customer,
+//! store and txn strings, as the host's `Tables::purchase_rows` does)
+//! [`BENCH_INTERN=0`], `--operators` (log every operator's busy time and
 //! arrangement size, via timely's and differential's loggers; slower)
 //! [`BENCH_OPERATORS=1`], `--rss-limit-gib G` (a child stops itself when its
 //! RSS passes G; default 90 % of `MemAvailable` when it starts)
@@ -55,7 +56,7 @@ use cdrflow::dataflows::basket::{
     scoped_baskets, BasketParams, PurchaseRow, Source, WeatherRow,
 };
 use cdrflow::dataflows::model::{Text, Time};
-use cdrflow::source::tables::{self, Purchase, Tables};
+use cdrflow::source::tables::{self, Tables};
 use differential_dataflow::input::Input;
 use timely::dataflow::ProbeHandle;
 
@@ -103,7 +104,7 @@ fn parse_args() -> Args {
         folds: env_or("BENCH_FOLDS", 3),
         peers: env_or("BENCH_PEERS", "on".to_string()) != "none",
         peer_timeout: env_or("BENCH_PEER_TIMEOUT", 3600.0),
-        intern: env_or("BENCH_INTERN", 0u8) == 1,
+        intern: env_or("BENCH_INTERN", 1u8) == 1,
         operators: env_or("BENCH_OPERATORS", 0u8) == 1,
         top_ops: env_or("BENCH_TOP_OPERATORS", 25),
         fragment: "full".to_string(),
@@ -127,7 +128,7 @@ fn parse_args() -> Args {
             "--folds" => a.folds = num(value("--folds")) as usize,
             "--peers" => a.peers = value("--peers") != "none",
             "--peer-timeout" => a.peer_timeout = num(value("--peer-timeout")) as f64,
-            "--intern" => a.intern = true,
+            "--no-intern" => a.intern = false,
             "--operators" => a.operators = true,
             "--fragment" => a.fragment = value("--fragment"),
             "--fragments" => {
@@ -219,43 +220,15 @@ fn stat_cpu_seconds(stat: &str) -> f64 {
     (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
 }
 
-/// Turns table rows into dataflow rows as `Tables::purchase_rows` does (a fresh
-/// `Arc<str>` per field), or, interning, sharing the strings already seen.
-struct Rows<'t> {
-    tables: &'t Tables,
-    intern: bool,
-    seen: HashMap<&'t str, Text>,
-    last_txn: Option<(&'t str, Text)>,
-}
-
-impl<'t> Rows<'t> {
-    fn row(&mut self, p: &'t Purchase, txn_id: Option<Text>) -> Option<PurchaseRow> {
-        let product = self.tables.catalogue.id(&p.product_id)?;
-        if !self.intern {
-            return Some(PurchaseRow {
-                txn_id: txn_id.unwrap_or_else(|| p.txn_id.as_str().into()),
-                customer_id: p.customer_id.as_str().into(),
-                store_id: p.store_id.as_str().into(),
-                ts: p.ts,
-                product,
-            });
-        }
-        let txn_id = txn_id.unwrap_or_else(|| match &self.last_txn {
-            Some((s, t)) if *s == p.txn_id => t.clone(),
-            _ => {
-                let t: Text = p.txn_id.as_str().into();
-                self.last_txn = Some((&p.txn_id, t.clone()));
-                t
-            }
-        });
-        let mut share = |s: &'t str| self.seen.entry(s).or_insert_with(|| s.into()).clone();
-        Some(PurchaseRow {
-            txn_id,
-            customer_id: share(&p.customer_id),
-            store_id: share(&p.store_id),
-            ts: p.ts,
-            product,
-        })
+/// The row with a fresh `Arc<str>` per string (`--no-intern`): what the
+/// dataflow holds when nothing shares its strings.
+fn unshared(p: &PurchaseRow) -> PurchaseRow {
+    PurchaseRow {
+        txn_id: (*p.txn_id).into(),
+        customer_id: (*p.customer_id).into(),
+        store_id: (*p.store_id).into(),
+        ts: p.ts,
+        product: p.product,
     }
 }
 
@@ -269,12 +242,6 @@ fn new_baskets(t: &Tables, n: usize, folds: usize) -> (Vec<Vec<Vec<PurchaseRow>>
         .collect();
     let total = n * folds;
     let mut out = vec![Vec::with_capacity(n); folds];
-    let mut rows = Rows {
-        tables: t,
-        intern: false,
-        seen: HashMap::new(),
-        last_txn: None,
-    };
     for sel in 0..total {
         let b = if starts.is_empty() {
             break;
@@ -286,7 +253,10 @@ fn new_baskets(t: &Tables, n: usize, folds: usize) -> (Vec<Vec<Vec<PurchaseRow>>
         let txn: Text = format!("bench-f{fold}-{j}").into();
         let basket = ps[starts[b]..end]
             .iter()
-            .filter_map(|p| rows.row(p, Some(txn.clone())))
+            .map(|p| PurchaseRow {
+                txn_id: txn.clone(),
+                ..p.clone()
+            })
             .collect();
         out[fold].push(basket);
     }
@@ -425,7 +395,8 @@ fn child(args: &Args, workers: usize) {
         |g| (g * 1048576.0) as u64,
     );
     watchdog(limit_kb, phase.clone(), fed.clone(), started);
-    let tables = tables::load(&data).unwrap_or_else(|e| panic!("loading {}: {e}", data.display()));
+    let mut tables =
+        tables::load(&data).unwrap_or_else(|e| panic!("loading {}: {e}", data.display()));
     let load_s = started.elapsed().as_secs_f64();
     let rss_load_kb = proc_status_kb("VmHWM:");
     let load_cpu_s = cpu_seconds();
@@ -436,6 +407,17 @@ fn child(args: &Args, workers: usize) {
          RSS {}",
         gib(rss_load_kb as f64)
     );
+    // Each worker's share of the purchase rows moves into the dataflow (as the
+    // host's `run` moves them): no copy stays behind.
+    let mut shares: Vec<Vec<PurchaseRow>> = vec![Vec::new(); workers];
+    for (i, row) in std::mem::take(&mut tables.purchases)
+        .into_iter()
+        .enumerate()
+    {
+        shares[i % workers].push(row);
+    }
+    let shares: Arc<Vec<Mutex<Vec<PurchaseRow>>>> =
+        Arc::new(shares.into_iter().map(Mutex::new).collect());
     let tables = Arc::new(tables);
     let folds = Arc::new(folds);
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -506,23 +488,14 @@ fn child(args: &Args, workers: usize) {
         if index == 0 {
             phase.store(1, Ordering::Relaxed);
         }
-        let mut rows = Rows {
-            tables,
-            intern,
-            seen: HashMap::new(),
-            last_txn: None,
-        };
-        let share = tables.purchases.iter().skip(index).step_by(peers);
-        for (n, p) in share.enumerate() {
-            if let Some(row) = rows.row(p, None) {
-                rows_in.update_at(row, 0, 1);
-            }
+        let share = std::mem::take(&mut *shares[index].lock().unwrap());
+        for (n, row) in share.into_iter().enumerate() {
+            rows_in.update_at(if intern { row } else { unshared(&row) }, 0, 1);
             if n % (1 << 16) == 0 {
                 fed.fetch_add(1 << 16, Ordering::Relaxed);
                 worker.step(); // let the batchers take what is sent so far
             }
         }
-        drop(rows);
         if index == 0 {
             let weather = if fragment == "global-rules" {
                 &[][..]
@@ -878,8 +851,8 @@ fn parent(args: &Args) {
             .args(["--fragment", &frag])
             .args(["--new", &args.new.to_string()])
             .args(["--folds", &args.folds.to_string()]);
-        if args.intern {
-            cmd.arg("--intern");
+        if !args.intern {
+            cmd.arg("--no-intern");
         }
         if args.operators {
             cmd.arg("--operators");

@@ -16,7 +16,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use differential_dataflow::input::Input;
@@ -55,7 +55,10 @@ pub struct RunSummary {
 
 /// Runs the whole job: loads the tables, starts the workers, writes the outputs.
 pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
-    let tables = tables::load(&cfg.data)?;
+    let mut tables = tables::load(&cfg.data)?;
+    // The purchase rows move into the dataflow (worker 0 feeds them): the
+    // host keeps no copy of what can be the largest table.
+    let purchases = Arc::new(Mutex::new(std::mem::take(&mut tables.purchases)));
     let cdr_file = CdrFile::open(&cfg.data)?;
     let nodes = tables
         .nodes
@@ -74,7 +77,10 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
     let timely_config = cfg.cluster.timely();
     let guards = timely::execute(timely_config, {
         let cfg = cfg.clone();
-        move |worker| run_worker(worker, &cfg, &tables, &cdr_file, router.clone())
+        move |worker| {
+            let rows = &purchases;
+            run_worker(worker, &cfg, &tables, rows, &cdr_file, router.clone())
+        }
     })
     .map_err(|e| anyhow::anyhow!("cannot start the timely workers: {e}"))?;
     let mut summary = RunSummary::default();
@@ -251,6 +257,7 @@ fn run_worker(
     worker: &mut Worker,
     cfg: &RunConfig,
     tables: &Tables,
+    purchases: &Mutex<Vec<PurchaseRow>>,
     cdr_file: &CdrFile,
     router: SharedRouter,
 ) -> anyhow::Result<Option<RunSummary>> {
@@ -259,14 +266,21 @@ fn run_worker(
     let (mut inputs, probe, gathered) = build(worker, cfg, router);
     let (mut summary_in, summary_probe, summaries) = build_summaries(worker);
 
-    // Worker 0 owns the tables: static rows at time 0, changes later.
+    // Worker 0 owns the tables: static rows at time 0, changes later. The
+    // first worker of every other process frees its process's purchase rows.
+    if index != 0 && index % cfg.cluster.workers == 0 {
+        drop(std::mem::take(
+            &mut *purchases.lock().expect("purchases lock"),
+        ));
+    }
     let mut loyalty_changes = Vec::new();
     let mut store_changes = Vec::new();
     if index == 0 {
         for t in &tables.towers {
             inputs.towers.update_at(t.clone(), 0, 1);
         }
-        for row in tables.purchase_rows() {
+        let rows = std::mem::take(&mut *purchases.lock().expect("purchases lock"));
+        for row in rows {
             inputs.purchases.update_at(row, 0, 1);
         }
         for sub in &tables.subscribers {

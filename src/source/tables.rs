@@ -2,12 +2,12 @@
 //! files. Every rejected row is a dead letter; the caller decides what to do with
 //! the rows (they become dataflow inputs).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use cdrflow_dataflows::basket::{Catalogue, PurchaseRow};
 use cdrflow_dataflows::model::{
-    Change, DeadLetter, Epoch, Loyalty, Point, Reason, Store, Subscriber, Tower,
+    Change, DeadLetter, Epoch, Loyalty, Point, Reason, Store, Subscriber, Text, Tower,
 };
 
 use super::csv_table::{field, read_csv, Row, SourceError, Table};
@@ -17,17 +17,6 @@ pub struct Product {
     pub product_id: String,
     pub category: String,
     pub price_cents: i64,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Purchase {
-    pub txn_id: String,
-    pub customer_id: String,
-    pub store_id: String,
-    pub ts: Epoch,
-    pub product_id: String,
-    pub quantity: i64,
-    pub amount_cents: i64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -60,7 +49,11 @@ pub struct Tables {
     pub products: Vec<Product>,
     /// The valid products, sorted: the [`ProductId`]s of the dataflows.
     pub catalogue: Catalogue,
-    pub purchases: Vec<Purchase>,
+    /// `purchases.csv` as dataflow rows, sharing strings: one allocation per
+    /// distinct customer and store, one per transaction (its rows are
+    /// usually adjacent). `quantity` and `amount_cents` are validated and
+    /// dropped (SPEC §4 counts baskets, not amounts).
+    pub purchases: Vec<PurchaseRow>,
     pub weather: Vec<Weather>,
     pub subscribers: Vec<Subscriber>,
     pub nodes: Vec<RoadNode>,
@@ -76,18 +69,6 @@ pub struct Tables {
 impl Tables {
     /// The valid purchase rows as dataflow records (products as catalogue ids;
     /// a row with an unknown product was dead-lettered when read).
-    pub fn purchase_rows(&self) -> impl Iterator<Item = PurchaseRow> + '_ {
-        self.purchases.iter().filter_map(|p| {
-            Some(PurchaseRow {
-                txn_id: p.txn_id.as_str().into(),
-                customer_id: p.customer_id.as_str().into(),
-                store_id: p.store_id.as_str().into(),
-                ts: p.ts,
-                product: self.catalogue.id(&p.product_id)?,
-            })
-        })
-    }
-
     fn take<T>(&mut self, rel: &str, table: Table<T>) -> Vec<T> {
         *self.dead_per_file.entry(rel.to_string()).or_default() += table.dead.len() as u64;
         self.dead.extend(table.dead);
@@ -187,9 +168,9 @@ pub fn load(dir: &Path) -> Result<Tables, SourceError> {
     )?;
     t.products = t.take("products.csv", products);
     t.catalogue = Catalogue::new(t.products.iter().map(|p| p.product_id.as_str()));
-    let known_products: BTreeSet<String> =
-        t.products.iter().map(|p| p.product_id.clone()).collect();
-
+    let catalogue = t.catalogue.clone();
+    let mut shared: HashMap<String, Text> = HashMap::new();
+    let mut last_txn: Option<Text> = None;
     let purchases = read_csv(
         dir,
         "purchases.csv",
@@ -203,27 +184,40 @@ pub fn load(dir: &Path) -> Result<Tables, SourceError> {
             "amount_cents",
         ],
         |r| {
-            let txn_id = field::required(r.get(0), "txn_id")?.to_string();
-            let customer_id = field::required(r.get(1), "customer_id")?.to_string();
-            let store_id = field::required(r.get(2), "store_id")?.to_string();
+            let txn_id = field::required(r.get(0), "txn_id")?;
+            let customer_id = field::required(r.get(1), "customer_id")?;
+            let store_id = field::required(r.get(2), "store_id")?;
             let ts_text = field::required(r.get(3), "ts")?;
-            let product_id = field::required(r.get(4), "product_id")?.to_string();
+            let product_id = field::required(r.get(4), "product_id")?;
             let quantity_text = field::required(r.get(5), "quantity")?;
             let amount_text = field::required(r.get(6), "amount_cents")?;
             let ts = field::int(ts_text, "ts")?;
-            if !known_products.contains(&product_id) {
-                return Err(Reason::BadValue("product_id".into()));
-            }
-            let quantity = field::count(quantity_text, "quantity")?;
-            let amount_cents = field::int(amount_text, "amount_cents")?;
-            Ok(Purchase {
+            let product = catalogue
+                .id(product_id)
+                .ok_or_else(|| Reason::BadValue("product_id".into()))?;
+            field::count(quantity_text, "quantity")?;
+            field::int(amount_text, "amount_cents")?;
+            let txn_id = match &last_txn {
+                Some(t) if &**t == txn_id => t.clone(),
+                _ => {
+                    let t = Text::from(txn_id);
+                    last_txn = Some(t.clone());
+                    t
+                }
+            };
+            let mut share = |s: &str| match shared.get(s) {
+                Some(t) => t.clone(),
+                None => shared
+                    .entry(s.to_string())
+                    .or_insert_with(|| s.into())
+                    .clone(),
+            };
+            Ok(PurchaseRow {
                 txn_id,
-                customer_id,
-                store_id,
+                customer_id: share(customer_id),
+                store_id: share(store_id),
                 ts,
-                product_id,
-                quantity,
-                amount_cents,
+                product,
             })
         },
     )?;

@@ -8,6 +8,12 @@
 //! ([`apriori_gen`]), so a triple is counted only where its three pairs are
 //! frequent. A new basket touches the counts of the sets it holds; a change of a
 //! scope's size re-tests that scope's thresholds.
+//!
+//! The candidate records carry a [`BasketId`] (a 128-bit hash of the basket's
+//! items) rather than the items themselves: the per-level arrangements hold one
+//! record per (candidate set, distinct basket) and are the bulk of the memory.
+
+use std::hash::{Hash, Hasher};
 
 use differential_dataflow::VecCollection;
 
@@ -17,6 +23,22 @@ use crate::time::day_start;
 
 /// `((scope, itemset), baskets holding it)` for every frequent itemset.
 pub type Counted<'s> = VecCollection<'s, Time, ((Scope, Itemset), u64)>;
+
+/// Stands for a distinct basket's items inside the apriori levels: two
+/// independently salted 64-bit SipHash values of the sorted items (a
+/// collision needs about 2^64 distinct baskets). Identical baskets share it,
+/// so their records merge and the difference counts them.
+pub type BasketId = (u64, u64);
+
+fn basket_id(items: &[super::ProductId]) -> BasketId {
+    let half = |salt: u8| {
+        let mut h = std::hash::DefaultHasher::new();
+        salt.hash(&mut h);
+        items.hash(&mut h);
+        h.finish()
+    };
+    (half(0), half(1))
+}
 
 /// One basket per `txn_id` from its line items (see [`Basket`] for which row
 /// gives its customer, store and time).
@@ -97,10 +119,8 @@ pub fn frequent_itemsets<'s>(
     let min_support = params.min_support;
     // Level 1: every item of every basket is a candidate.
     let mut candidates = scoped.flat_map(|(s, items)| {
-        items
-            .iter()
-            .map(|&i| ((s.clone(), vec![i]), items.clone()))
-            .collect::<Vec<_>>()
+        let id = basket_id(&items);
+        items.into_iter().map(move |i| ((s.clone(), vec![i]), id))
     });
     let mut levels = Vec::new();
     for k in 1..=params.max_len.max(1) {
@@ -121,7 +141,7 @@ pub fn frequent_itemsets<'s>(
         // The frequent k-sets inside each distinct basket, then its candidates.
         candidates = candidates
             .semijoin(frequent.map(|(key, _)| key))
-            .map(|((s, set), items)| ((s, items), set))
+            .map(|((s, set), id)| ((s, id), set))
             .reduce_named("AprioriGen", |_, sets, out| {
                 let copies = sets[0].1;
                 let sets: Vec<&Itemset> = sets.iter().map(|(s, _)| *s).collect();
@@ -130,11 +150,7 @@ pub fn frequent_itemsets<'s>(
                     out.push((next, copies));
                 }
             })
-            .flat_map(|((s, items), next)| {
-                next.into_iter()
-                    .map(|set| ((s.clone(), set), items.clone()))
-                    .collect::<Vec<_>>()
-            });
+            .flat_map(|((s, id), next)| next.into_iter().map(move |set| ((s.clone(), set), id)));
     }
     levels
 }

@@ -8,9 +8,13 @@
 //! *usable* when its antecedent lies inside the profile and its consequent
 //! does not; "best" is [`Rule::rank`].
 //!
-//! One reduce per customer gathers its [`Fact`]s and writes its rows for every
-//! context, so a new rule, a loyalty change or a new weather condition
-//! rewrites only the customers it touches (a change of the popular top list or
+//! Rules reach the profiles as their place in their scope's order, so new
+//! baskets that change every rule's measures but not the order touch no
+//! profile; the best rule is found once per distinct (profile, scope) and
+//! reaches a customer only when their winner changes. One reduce per customer
+//! gathers its [`Fact`]s and writes its rows for every context, so a new rule,
+//! a loyalty change or a new weather condition rewrites only the customers it
+//! touches (a change of the popular top list or
 //! of the context list touches all of them: both are one record joined to
 //! every customer).
 
@@ -92,33 +96,57 @@ pub fn recommendations<'s>(
         out.push((profile, 1));
     });
 
-    // The best usable rule per (customer, scope).
+    // The best usable rule per (profile, scope), then per customer: customers
+    // sharing a profile share the work, and a change of rule measures that
+    // keeps the winner reaches no customer.
     let max_antecedent = params.max_len.saturating_sub(1);
+    // Each rule's place in its scope's order ([`Rule::rank`], 0 = best): new
+    // baskets change every rule's measures but seldom the order, and only a
+    // change of place reaches the profiles.
     let rules_by_antecedent = rules
-        .map(|r| (r.antecedent.clone(), r))
-        .arrange_by_key_named("RulesByAntecedent");
-    let best = profiles
-        .clone()
-        .flat_map(move |(customer, profile)| {
-            subsets_up_to(&profile, max_antecedent)
-                .into_iter()
-                .map(move |a| (a, (customer.clone(), profile.clone())))
-        })
-        .join_core(rules_by_antecedent, |_, (customer, profile), rule| {
-            (!profile.contains(&rule.consequent))
-                .then(|| ((customer.clone(), rule.scope.clone()), rule.clone()))
-        })
-        .reduce_named("BestRule", |_, rules, out| {
-            let best = rules
+        .map(|r| (r.scope.clone(), r))
+        .reduce_named("RankRules", |_, rules, out| {
+            let mut ranked: Vec<&Rule> = rules
                 .iter()
                 .filter(|(_, n)| *n > 0)
                 .map(|(r, _)| *r)
-                .min_by(|a, b| a.rank(b));
-            if let Some(r) = best {
-                out.push((r.consequent, 1));
+                .collect();
+            ranked.sort_by(|a, b| a.rank(b));
+            for (place, r) in ranked.into_iter().enumerate() {
+                out.push(((r.antecedent.clone(), r.consequent, place as u64), 1));
             }
         })
-        .map(|((customer, scope), p)| (customer, Fact::Best(scope, p)));
+        .map(|(scope, (antecedent, consequent, place))| (antecedent, (scope, consequent, place)))
+        .arrange_by_key_named("RulesByAntecedent");
+    let best_by_profile = profiles
+        .clone()
+        .map(|(_, profile)| profile)
+        .distinct()
+        .flat_map(move |profile| {
+            subsets_up_to(&profile, max_antecedent)
+                .into_iter()
+                .map(move |a| (a, profile.clone()))
+        })
+        .join_core(
+            rules_by_antecedent,
+            |_, profile, (scope, consequent, place)| {
+                (!profile.contains(consequent))
+                    .then(|| ((profile.clone(), scope.clone()), (*place, *consequent)))
+            },
+        )
+        .reduce_named("BestRule", |_, rules, out| {
+            let best = rules.iter().filter(|(_, n)| *n > 0).map(|(r, _)| *r).min();
+            if let Some((_, consequent)) = best {
+                out.push((*consequent, 1));
+            }
+        })
+        .map(|((profile, scope), p)| (profile, (scope, p)));
+    let best = profiles
+        .clone()
+        .map(|(customer, profile)| (profile, customer))
+        .join_map(best_by_profile, |_, customer, (scope, p)| {
+            (customer.clone(), Fact::Best(scope.clone(), *p))
+        });
 
     // Demographic groups: the current loyalty table (opted in or not), age in
     // the year of the latest purchase.
