@@ -146,3 +146,125 @@ fn a_repeated_tower_or_road_node_is_dead_lettered_and_the_first_row_kept() {
     );
     assert_eq!(metrics(out.path())["csv_dead_lettered"]["towers.csv"], 1);
 }
+
+#[test]
+fn bad_segment_expression_is_refused_with_file_line_and_column() {
+    let data = generate("tiny", 5, Some(200));
+    let out = tempfile::tempdir().unwrap();
+    let defs = out.path().join("mine.segments");
+    std::fs::write(
+        &defs,
+        "# mine\nchatty = sms_count >= 1\nbroken = events >= and 3\n",
+    )
+    .unwrap();
+    let o = out.path().join("out");
+    let (ok, err) = stderr_of(&[
+        "run",
+        "--data",
+        data.path().to_str().unwrap(),
+        "--out",
+        o.to_str().unwrap(),
+        "--segments",
+        defs.to_str().unwrap(),
+    ]);
+    let at = format!("{}:3:", defs.display());
+    assert!(!ok && err.contains(&at), "names file and line 3: {err}");
+    // The column follows the line: `broken = events >= and 3`, `and` at 20.
+    assert!(
+        err.contains(&format!("{at}20")),
+        "names the column of `and`: {err}"
+    );
+    assert!(
+        !o.join("promotions.csv").exists(),
+        "nothing written when refused"
+    );
+}
+
+#[test]
+fn segments_file_replaces_the_defaults() {
+    let data = generate("tiny", 6, Some(1500));
+    let root = tempfile::tempdir().unwrap();
+    let defs = root.path().join("mine.segments");
+    std::fs::write(
+        &defs,
+        "texter = sms_count >= 1 and not (voice_seconds > 0)\nany = events >= 1\n",
+    )
+    .unwrap();
+    let out = root.path().join("out");
+    run_pipeline(data.path(), &out, &["--segments", defs.to_str().unwrap()]);
+    let mut names = std::collections::BTreeSet::new();
+    let mut any = 0;
+    for day in std::fs::read_dir(out.join("segments")).unwrap() {
+        let text = read(day.unwrap().path().join("segments.csv"));
+        for line in text.lines().skip(1) {
+            let segment = line.split_once(',').unwrap().1;
+            let family = segment.split(':').next().unwrap();
+            names.insert(if segment.contains(':') {
+                format!("{family}:")
+            } else {
+                segment.to_string()
+            });
+            any += (segment == "any") as usize;
+        }
+    }
+    let expected: std::collections::BTreeSet<String> =
+        ["age:", "any", "gender:", "plan:"].map(String::from).into();
+    assert!(
+        names.is_subset(
+            &expected
+                .iter()
+                .cloned()
+                .chain(["texter".to_string()])
+                .collect()
+        ),
+        "only the built-ins and the file's segments: {names:?}"
+    );
+    assert!(
+        expected.is_subset(&names),
+        "built-ins and `any` present: {names:?}"
+    );
+    assert!(any > 0);
+}
+
+#[test]
+fn token_key_file_gives_the_tokens_of_the_same_key_in_the_environment() {
+    let data = generate("tiny", 7, Some(800));
+    let root = tempfile::tempdir().unwrap();
+    let (env_out, file_out) = (root.path().join("env"), root.path().join("file"));
+    run_pipeline(data.path(), &env_out, &[]);
+    let key = root.path().join("key");
+    std::fs::write(&key, format!("{KEY}\n")).unwrap();
+    let out = bin()
+        .env_remove("CDRFLOW_TOKEN_KEY")
+        .args(["run", "--data", data.path().to_str().unwrap(), "--out"])
+        .arg(&file_out)
+        .args(["-q", "--token-key-file", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let promotions = read(env_out.join("promotions.csv"));
+    assert!(
+        promotions.lines().count() > 1,
+        "the fixture promotes someone"
+    );
+    assert_eq!(promotions, read(file_out.join("promotions.csv")));
+    let other = root.path().join("other");
+    std::fs::write(&key, "another key").unwrap();
+    let out = bin()
+        .env_remove("CDRFLOW_TOKEN_KEY")
+        .args(["run", "--data", data.path().to_str().unwrap(), "--out"])
+        .arg(&other)
+        .args(["-q", "--token-key-file", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_ne!(
+        promotions,
+        read(other.join("promotions.csv")),
+        "the key changes the tokens"
+    );
+}

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use differential_dataflow::VecCollection;
 
 use crate::model::{Epoch, Loyalty, Store, Text, Time};
+use crate::time::year_of;
 
 mod mining;
 mod recommend;
@@ -54,22 +55,32 @@ pub fn market_basket<'s>(
     loyalty: VecCollection<'s, Time, Loyalty>,
     params: &BasketParams,
 ) -> BasketOutputs<'s> {
-    let latest_ts = rows
+    // Only the year of the latest purchase matters (ages): distinct years are
+    // few, so a new row costs a count, not a pass over every timestamp.
+    let latest_year = rows
         .clone()
-        .map(|r| ((), r.ts))
-        .reduce_named("LatestPurchase", |_, ts, out| {
-            if let Some((t, _)) = ts.iter().rev().find(|(_, n)| *n > 0) {
-                out.push((**t, 1));
+        .map(|r| year_of(r.ts))
+        .distinct()
+        .map(|y| ((), y))
+        .reduce_named("LatestPurchaseYear", |_, years, out| {
+            if let Some((y, _)) = years.iter().rev().find(|(_, n)| *n > 0) {
+                out.push((**y, 1));
             }
         })
-        .map(|(_, ts)| ts);
+        .map(|(_, y)| y);
     let baskets = baskets(rows);
     let scoped = scoped_baskets(baskets.clone(), stores, weather.clone());
     let sizes = scope_sizes(scoped.clone());
     let levels = frequent_itemsets(scoped, sizes.clone(), params);
     let rules = rules(&levels, sizes.clone(), params);
-    let recommendations =
-        recommendations(baskets, rules.clone(), weather, loyalty, latest_ts, params);
+    let recommendations = recommendations(
+        baskets,
+        rules.clone(),
+        weather,
+        loyalty,
+        latest_year,
+        params,
+    );
     BasketOutputs {
         rules,
         recommendations,

@@ -28,9 +28,8 @@ use super::{
     Source, WeatherRow,
 };
 use crate::demographics::{AgeBand, Gender};
-use crate::model::{Epoch, Loyalty, Text, Time};
+use crate::model::{Loyalty, Text, Time};
 use crate::promotions::Promotion;
-use crate::time::year_of;
 
 /// Profile size (SPEC §4: the 3 most bought products).
 const PROFILE: usize = 3;
@@ -77,7 +76,7 @@ pub fn recommendations<'s>(
     rules: VecCollection<'s, Time, Rule>,
     weather: VecCollection<'s, Time, WeatherRow>,
     loyalty: VecCollection<'s, Time, Loyalty>,
-    latest_ts: VecCollection<'s, Time, Epoch>,
+    latest_year: VecCollection<'s, Time, i64>,
     params: &BasketParams,
 ) -> VecCollection<'s, Time, Recommendation> {
     // (customer, product): the difference counts the customer's baskets holding it.
@@ -157,7 +156,7 @@ pub fn recommendations<'s>(
         )
     });
     let groups = members.clone().map(|(c, g)| ((), (c, g))).join_map(
-        latest_ts.map(|ts| ((), year_of(ts))),
+        latest_year.map(|y| ((), y)),
         |_, (c, (gender, born)), year| (c.clone(), (*gender, AgeBand::in_year(*born, *year))),
     );
     let group_top = bought
