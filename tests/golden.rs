@@ -14,7 +14,10 @@
 //!   expected file means "none");
 //! - `promotions.changes.jsonl` (only when `expected/retractions.csv` exists): the
 //!   set of `(date, customer_id, record_id)` that occur with a negative `diff`
-//!   equals the rows of `retractions.csv`.
+//!   equals the rows of `retractions.csv`;
+//! - `segments/` (only when `expected/segments/` exists): the set of
+//!   `date=YYYY-MM-DD` directories must match, and in each one `features.csv`
+//!   and `segments.csv` byte for byte.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -265,6 +268,46 @@ fn retractions_diff(expected: &str, changes: &str) -> Option<String> {
     Some(msg)
 }
 
+/// The `date=…` directory names under a `segments/` directory (none when it
+/// does not exist).
+fn snapshot_dates(dir: &Path) -> BTreeSet<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeSet::new();
+    };
+    entries
+        .map(|e| e.expect("readable segments/ entry"))
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Compares the snapshot directories: the same `date=` set, and in each
+/// `features.csv` and `segments.csv` byte for byte.
+fn segments_diff(expected: &Path, actual: &Path) -> Option<String> {
+    let want = snapshot_dates(expected);
+    let got = snapshot_dates(actual);
+    let mut msg = String::new();
+    for d in want.difference(&got) {
+        let _ = writeln!(msg, "  missing snapshot directory segments/{d}");
+    }
+    for d in got.difference(&want) {
+        let _ = writeln!(msg, "  unexpected snapshot directory segments/{d}");
+    }
+    for date in want.intersection(&got) {
+        for file in ["features.csv", "segments.csv"] {
+            let path = actual.join(date).join(file);
+            let Ok(got) = std::fs::read_to_string(&path) else {
+                let _ = writeln!(msg, "  segments/{date}/{file}: missing");
+                continue;
+            };
+            if let Some(d) = text_diff(&read(&expected.join(date).join(file)), &got) {
+                let _ = write!(msg, "  segments/{date}/{file} (- expected, + actual):\n{d}");
+            }
+        }
+    }
+    (!msg.is_empty()).then_some(msg)
+}
+
 fn check_fixture(name: &str) {
     let dir = fixture_dir(name);
     let expected = dir.join("expected");
@@ -305,6 +348,12 @@ fn check_fixture(name: &str) {
                 failures,
                 "\n[{name} -w {workers}] metrics.json differs:\n{d}"
             );
+        }
+        let segments = expected.join("segments");
+        if segments.exists() {
+            if let Some(d) = segments_diff(&segments, &out.path().join("segments")) {
+                let _ = write!(failures, "\n[{name} -w {workers}] segments/ differs:\n{d}");
+            }
         }
         let retractions = expected.join("retractions.csv");
         if retractions.exists() {
@@ -351,4 +400,9 @@ fn golden_messy_cdrs() {
 #[test]
 fn golden_basket_rules() {
     check_fixture("basket_rules");
+}
+
+#[test]
+fn golden_segment_features() {
+    check_fixture("segment_features");
 }
