@@ -13,7 +13,7 @@ use cdrflow_dataflows::promotions::PromotionParams;
 use cdrflow_dataflows::segments::expr::Definitions;
 use cdrflow_dataflows::time::parse_duration;
 
-use crate::config::{ClusterConfig, RunConfig};
+use crate::config::{ClusterConfig, RunConfig, ServeConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +33,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Write a synthetic dataset in the SPEC §1 layout.
     Generate(GenerateArgs),
+    /// Serve segment lookups over HTTP from a run's latest snapshot.
+    Serve(ServeArgs),
 }
 
 /// Timely's cluster flags.
@@ -150,12 +152,8 @@ pub struct RunArgs {
     /// Segment definitions (`name = expression` lines); replaces the shipped defaults.
     #[arg(long)]
     pub segments: Option<PathBuf>,
-    /// File holding the token HMAC key (instead of the CDRFLOW_TOKEN_KEY environment variable).
-    #[arg(long)]
-    pub token_key_file: Option<PathBuf>,
-    /// Run with a fixed, public development key when no key is given (never in production).
-    #[arg(long)]
-    pub insecure_dev_key: bool,
+    #[command(flatten)]
+    pub token_key: TokenKeyArgs,
     /// Bytes of cdrs.jsonl per block when workers split the file.
     #[arg(long, default_value_t = 4 << 20, hide = true)]
     pub block_size: u64,
@@ -166,13 +164,22 @@ pub struct RunArgs {
     pub cluster: ClusterArgs,
 }
 
-fn duration(flag: &str, value: &str) -> anyhow::Result<i64> {
-    parse_duration(value).map_err(|e| anyhow::anyhow!("--{flag} {value}: {e}"))
+/// The token HMAC key flags, shared by `run` and `serve` (SPEC §5).
+#[derive(Debug, Args)]
+pub struct TokenKeyArgs {
+    /// File holding the token HMAC key (instead of the CDRFLOW_TOKEN_KEY environment variable).
+    #[arg(long)]
+    pub token_key_file: Option<PathBuf>,
+    /// Run with a fixed, public development key when no key is given (never in production).
+    #[arg(long)]
+    pub insecure_dev_key: bool,
 }
 
-impl RunArgs {
-    pub fn into_config(self) -> anyhow::Result<RunConfig> {
-        let token_key = match (&self.token_key_file, std::env::var_os("CDRFLOW_TOKEN_KEY")) {
+impl TokenKeyArgs {
+    /// The key: `--token-key-file` (one trailing newline dropped), else
+    /// `CDRFLOW_TOKEN_KEY`, else the public dev key if `--insecure-dev-key`.
+    pub fn key(&self) -> anyhow::Result<Vec<u8>> {
+        Ok(match (&self.token_key_file, std::env::var_os("CDRFLOW_TOKEN_KEY")) {
             (Some(path), _) => {
                 let key = std::fs::read(path).with_context(|| format!("reading --token-key-file {}", path.display()))?;
                 let key = key.strip_suffix(b"\n").map(<[u8]>::to_vec).unwrap_or(key);
@@ -186,7 +193,17 @@ impl RunArgs {
             _ => bail!(
                 "no token key: set CDRFLOW_TOKEN_KEY or --token-key-file (or --insecure-dev-key for a throwaway run)"
             ),
-        };
+        })
+    }
+}
+
+fn duration(flag: &str, value: &str) -> anyhow::Result<i64> {
+    parse_duration(value).map_err(|e| anyhow::anyhow!("--{flag} {value}: {e}"))
+}
+
+impl RunArgs {
+    pub fn into_config(self) -> anyhow::Result<RunConfig> {
+        let token_key = self.token_key.key()?;
         if !(self.radius_m >= 0.0 && self.max_drive_m >= 0.0) {
             bail!("--radius-m and --max-drive-m must be non-negative numbers");
         }
@@ -269,4 +286,34 @@ pub struct GenerateArgs {
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A run's output directory: serves its latest `segments/date=YYYY-MM-DD` snapshot and `promotions.csv`.
+    #[arg(long)]
+    pub snapshots: PathBuf,
+    /// CSV `bearer_token,role` of the callers; role `crm` may read `/v1/customers`.
+    #[arg(long)]
+    pub roles: PathBuf,
+    /// Address to listen on (port 0: any free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The dataset directory, for the loyalty summaries of `/v1/customers` (`loyalty.csv`).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub token_key: TokenKeyArgs,
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> anyhow::Result<ServeConfig> {
+        Ok(ServeConfig {
+            token_key: self.token_key.key()?,
+            snapshots: self.snapshots,
+            roles: self.roles,
+            listen: self.listen,
+            data: self.data,
+        })
+    }
 }

@@ -73,3 +73,17 @@ pub struct RunConfig {
     pub block_size: u64,
     pub quiet: bool,
 }
+
+/// The validated configuration of `cdrflow serve` (SPEC §5).
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// A run's output directory (`segments/date=…`, `promotions.csv`).
+    pub snapshots: PathBuf,
+    /// The roles file, CSV `bearer_token,role`.
+    pub roles: PathBuf,
+    pub listen: std::net::SocketAddr,
+    /// The dataset directory, for `loyalty.csv` (none: no loyalty summaries).
+    pub data: Option<PathBuf>,
+    /// The HMAC key of subscriber tokens (the run's).
+    pub token_key: Vec<u8>,
+}

@@ -9,6 +9,7 @@
 //! | `source` | reading the dataset directory (CSV tables, change files, CDR blocks) |
 //! | `sink` | gathering outputs on worker 0 and writing the files |
 //! | `generate` | `cdrflow generate`: the synthetic dataset |
+//! | `serve` | `cdrflow serve`: the segment lookup service over HTTP |
 
 pub use cdrflow_dataflows as dataflows;
 
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod generate;
 pub mod run;
+pub mod serve;
 pub mod sink;
 pub mod source;
 

@@ -28,6 +28,9 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Generate(args) => cdrflow::generate_cmd(args),
+        Command::Serve(args) => args
+            .into_config()
+            .and_then(|cfg| Ok(cdrflow::serve::serve(cfg)?)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

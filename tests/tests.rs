@@ -8,11 +8,13 @@
 //! | `accounting` | generate → run → the SPEC §2 identities and the planted counts |
 //! | `golden` | hand-computed fixtures under `datasets/*/expected` |
 //! | `mlxtend` | rules.csv equals mlxtend apriori + association_rules (when Python has mlxtend) |
+//! | `serve` | the lookup service: status codes, exact bodies, `publish`, the real binary on a port |
 
 mod accounting;
 mod cli;
 mod golden;
 mod mlxtend;
 mod retention;
+mod serve;
 mod util;
 mod workers;

@@ -107,7 +107,8 @@ impl Tables {
     }
 }
 
-const LOYALTY_COLUMNS: [&str; 7] = [
+/// The columns of `loyalty.csv` in the order [`loyalty_row`] reads them.
+pub(crate) const LOYALTY_COLUMNS: [&str; 7] = [
     "customer_id",
     "msisdn",
     "loyalty_points",
@@ -367,7 +368,7 @@ fn point(r: &Row, lat: usize, lon: usize) -> Result<Point, Reason> {
 
 /// A loyalty row from its columns in the order customer_id, msisdn,
 /// loyalty_points, opt_in, gender, birth_year, region.
-fn loyalty_row<'a>(get: &dyn Fn(usize) -> &'a str) -> Result<Loyalty, Reason> {
+pub(crate) fn loyalty_row<'a>(get: &dyn Fn(usize) -> &'a str) -> Result<Loyalty, Reason> {
     Ok(Loyalty {
         customer_id: field::required(get(0), "customer_id")?.into(),
         msisdn: field::msisdn(get(1), "msisdn")?,

@@ -1,0 +1,203 @@
+//! The HTTP routes of the lookup service (SPEC §5):
+//!
+//! | route | who | answer |
+//! |---|---|---|
+//! | `GET /healthz` | anyone | `{"status":"ok","as_of":…}` |
+//! | `GET /v1/segments/{token}` | any listed bearer | `subscriber_token`, `as_of`, `segments`, `features` |
+//! | `GET /v1/customers/{msisdn}` | role `crm` | the above plus `loyalty` and `latest_promotion` |
+//!
+//! Checks run in this order: bearer (401 missing or unknown, 403 wrong role),
+//! then the id (400 malformed token or msisdn), then the lookup (404). A
+//! refusal's body is `{"error":"<reason>"}` and holds nothing the caller sent
+//! or the store holds. Data answers carry `Cache-Control: no-store`. No
+//! response ever holds a phone number: `/v1/customers` answers by token.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::ser::Serialize;
+
+use cdrflow_dataflows::phone::normalize_msisdn;
+use cdrflow_dataflows::token::Tokenizer;
+
+use super::auth::{Denied, Roles, CRM};
+use super::rows::{LoyaltySummary, PromotionRow, TokenKey};
+use super::store::{Store, SubscriberView};
+
+/// What every request handler shares.
+pub struct Service {
+    pub store: Arc<Store>,
+    pub roles: Roles,
+    pub tokens: Tokenizer,
+}
+
+/// The service's routes over `service`.
+pub fn router(service: Arc<Service>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/segments/{token}", get(segments))
+        .route("/v1/customers/{msisdn}", get(customers))
+        .fallback(|| async { Refusal::NoRoute })
+        .with_state(service)
+}
+
+/// A refused request: a status and a fixed reason, never data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Denied(Denied),
+    MalformedToken,
+    MalformedMsisdn,
+    UnknownSubscriber,
+    NoRoute,
+    Internal,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (status, reason) = match self {
+            Refusal::Denied(Denied::Missing) => (StatusCode::UNAUTHORIZED, "missing bearer token"),
+            Refusal::Denied(Denied::Unknown) => (StatusCode::UNAUTHORIZED, "unknown bearer token"),
+            Refusal::Denied(Denied::Forbidden) => (StatusCode::FORBIDDEN, "role crm required"),
+            Refusal::MalformedToken => (
+                StatusCode::BAD_REQUEST,
+                "malformed subscriber token: want 32 lowercase hex digits",
+            ),
+            Refusal::MalformedMsisdn => (StatusCode::BAD_REQUEST, "malformed msisdn"),
+            Refusal::UnknownSubscriber => (StatusCode::NOT_FOUND, "unknown subscriber"),
+            Refusal::NoRoute => (StatusCode::NOT_FOUND, "no such route"),
+            Refusal::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        };
+        let body = format!("{{\"error\":\"{reason}\"}}");
+        let mut response = (status, json_headers(), body).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+fn json_headers() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ]
+}
+
+/// 200 with `body` as JSON.
+fn json(body: &impl Serialize) -> Result<Response, Refusal> {
+    let bytes = serde_json::to_vec(body).map_err(|_| Refusal::Internal)?;
+    Ok((json_headers(), bytes).into_response())
+}
+
+fn authorize(svc: &Service, headers: &HeaderMap, need: Option<&str>) -> Result<(), Refusal> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    svc.roles
+        .authorize(authorization, need)
+        .map_err(Refusal::Denied)
+}
+
+fn answer(result: Result<Response, Refusal>) -> Response {
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn healthz(State(svc): State<Arc<Service>>) -> Response {
+    let snapshot = svc.store.current();
+    answer(json(&serde_json::json!({
+        "status": "ok",
+        "as_of": snapshot.as_of(),
+        "subscribers": snapshot.len(),
+    })))
+}
+
+async fn segments(
+    State(svc): State<Arc<Service>>,
+    headers: HeaderMap,
+    token: Result<Path<String>, PathRejection>,
+) -> Response {
+    answer((|| {
+        authorize(&svc, &headers, None)?;
+        let text = token.map_err(|_| Refusal::MalformedToken)?.0;
+        let key = TokenKey::parse(&text).ok_or(Refusal::MalformedToken)?;
+        let snapshot = svc.store.current();
+        let view = snapshot.subscriber(key).ok_or(Refusal::UnknownSubscriber)?;
+        json(&SegmentsBody::new(&text, snapshot.as_of(), view))
+    })())
+}
+
+async fn customers(
+    State(svc): State<Arc<Service>>,
+    headers: HeaderMap,
+    msisdn: Result<Path<String>, PathRejection>,
+) -> Response {
+    answer((|| {
+        authorize(&svc, &headers, Some(CRM))?;
+        let text = msisdn.map_err(|_| Refusal::MalformedMsisdn)?.0;
+        let msisdn = normalize_msisdn(&text).ok_or(Refusal::MalformedMsisdn)?;
+        let token = svc.tokens.token(&msisdn);
+        let key = TokenKey::parse(&token).ok_or(Refusal::Internal)?;
+        let snapshot = svc.store.current();
+        let view = snapshot.subscriber(key).ok_or(Refusal::UnknownSubscriber)?;
+        json(&CustomerBody {
+            base: SegmentsBody::new(&token, snapshot.as_of(), view),
+            loyalty: snapshot.loyalty(&msisdn),
+            latest_promotion: snapshot.latest_promotion(key),
+        })
+    })())
+}
+
+/// The sorted segment names of a subscriber, as a JSON array.
+struct Segments<'a>(SubscriberView<'a>);
+
+impl Serialize for Segments<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.segments())
+    }
+}
+
+/// The features of a subscriber, as a JSON object in column order.
+struct Features<'a>(SubscriberView<'a>);
+
+impl Serialize for Features<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.features())
+    }
+}
+
+#[derive(serde::Serialize)]
+struct SegmentsBody<'a> {
+    subscriber_token: &'a str,
+    as_of: &'a str,
+    segments: Segments<'a>,
+    features: Features<'a>,
+}
+
+impl<'a> SegmentsBody<'a> {
+    fn new(token: &'a str, as_of: &'a str, view: SubscriberView<'a>) -> Self {
+        SegmentsBody {
+            subscriber_token: token,
+            as_of,
+            segments: Segments(view),
+            features: Features(view),
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct CustomerBody<'a> {
+    #[serde(flatten)]
+    base: SegmentsBody<'a>,
+    loyalty: &'a [LoyaltySummary],
+    latest_promotion: Option<&'a PromotionRow>,
+}

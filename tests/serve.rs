@@ -1,0 +1,487 @@
+//! `cdrflow serve` (SPEC §5): a hand-made run output (two snapshot dates,
+//! promotions, loyalty) answered through the axum router in process — every
+//! status code, exact bodies, refusals without data, `publish` — and once
+//! through the real binary on a loopback port.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use cdrflow::dataflows::token::Tokenizer;
+use cdrflow::serve::{load, router, FeatureValue, Roles, Service, Snapshot, Store, SubscriberRow};
+
+use crate::util::{bin, run, KEY};
+
+const CRM: &str = "crm-secret-1";
+const ANALYST: &str = "analyst-secret-2";
+/// Subscribers A, B, C are in the latest snapshot (2026-11-22); D only in the older one.
+const MSISDN: [&str; 4] = [
+    "+4915112345678",
+    "+4917100000001",
+    "+4916099999999",
+    "+4915200000004",
+];
+const DAY_22: i64 = 1_795_305_600;
+
+fn token(msisdn: &str) -> String {
+    Tokenizer::new(KEY.as_bytes()).token(msisdn)
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// The run output (`out/`), dataset (`data/`) and `roles.csv` in one temp dir.
+fn fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let [a, b, c, d] = MSISDN.map(token);
+    let head = "subscriber_token,events,voice_seconds,sms_count,data_bytes,spend_cents,contacts,night_share,weekend_share,roaming_share,active_days,age\n";
+    let old = dir.path().join("out/segments/date=2026-11-21");
+    let mut rows = [
+        format!("{a},10,60,1,100,1500,2,0.5,0,0,1,30\n"),
+        format!("{d},1,0,0,0,0,0,0,0,0,1,\n"),
+    ];
+    rows.sort();
+    write(
+        &old.join("features.csv"),
+        &format!("{head}{}", rows.concat()),
+    );
+    let mut segs = [format!("{a},spend:low\n"), format!("{d},usage:dormant\n")];
+    segs.sort();
+    write(
+        &old.join("segments.csv"),
+        &format!("subscriber_token,segment\n{}", segs.concat()),
+    );
+
+    let new = dir.path().join("out/segments/date=2026-11-22");
+    let mut rows = [
+        format!("{a},42,3600,7,2048,6500,12,0.25,0.5,0,2,31\n"),
+        format!("{b},3,0,3,0,900,1,0,1,0.3333333333333333,1,\n"),
+        format!("{c},0,0,0,0,0,0,0,0,0,0,70\n"),
+    ];
+    rows.sort();
+    write(
+        &new.join("features.csv"),
+        &format!("{head}{}", rows.concat()),
+    );
+    let mut segs = [
+        format!("{a},age:25-34\n"),
+        format!("{a},gender:F\n"),
+        format!("{a},spend:high\n"),
+        format!("{b},gender:U\n"),
+        format!("{b},spend:low\n"),
+        format!("{c},usage:dormant\n"),
+    ];
+    segs.sort();
+    write(
+        &new.join("segments.csv"),
+        &format!("subscriber_token,segment\n{}", segs.concat()),
+    );
+    write(&dir.path().join("out/segments/README"), "not a snapshot\n");
+
+    // A has three promotions (the latest: 2026-11-22 at 10:00), B one, C none.
+    write(
+        &dir.path().join("out/promotions.csv"),
+        &format!(
+            "date,customer_id,subscriber_token,record_id,start,cell_id,store_id,haversine_m,drive_m,product_id,source\n\
+             2026-11-20,L1,{a},r1,{s20},cell-1,S1,120,300,P1,rule:global\n\
+             2026-11-21,L9,{b},r4,{s21},cell-3,S2,900,1400,,\n\
+             2026-11-22,L1,{a},r3,{s22a},cell-2,S2,250,600,P7,popular\n\
+             2026-11-22,L2,{a},r2,{s22b},cell-1,S1,120,300,P1,rule:sunny\n",
+            s20 = DAY_22 - 2 * 86_400 + 100,
+            s21 = DAY_22 - 86_400 + 50,
+            s22a = DAY_22 + 36_000,
+            s22b = DAY_22 + 3_600,
+        ),
+    );
+    // A is two loyalty customers (written two ways); one row is invalid.
+    write(
+        &dir.path().join("data/loyalty.csv"),
+        "customer_id,msisdn,loyalty_points,opt_in,gender,birth_year,region\n\
+         L2,0049 151 1234 5678,50,false,F,1995,south\n\
+         L1,+49 (151) 12345678,1200,true,F,1995,north\n\
+         L9,+4917100000001,10,1,,,east\n\
+         L7,not-a-number,5,true,M,1980,west\n",
+    );
+    write(
+        &dir.path().join("roles.csv"),
+        &format!("bearer_token,role\n{CRM},crm\n{ANALYST},analyst\n"),
+    );
+    dir
+}
+
+fn service(dir: &Path) -> Arc<Service> {
+    let loaded = load::from_dir(&dir.join("out"), Some(&dir.join("data"))).unwrap();
+    assert_eq!(loaded.loyalty_skipped, 1);
+    Arc::new(Service {
+        store: Arc::new(Store::new(loaded.snapshot)),
+        roles: Roles::load(&dir.join("roles.csv")).unwrap(),
+        tokens: Tokenizer::new(KEY.as_bytes()),
+    })
+}
+
+/// GET `uri` with an optional bearer: status, parsed body, raw body.
+async fn get(app: &Router, uri: &str, bearer: Option<&str>) -> (StatusCode, Value, String) {
+    let mut req = Request::builder().uri(uri);
+    if let Some(b) = bearer {
+        req = req.header("authorization", format!("Bearer {b}"));
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{uri}: {e}: {text}"));
+    (status, value, text)
+}
+
+fn features_a() -> Value {
+    json!({"events": 42, "voice_seconds": 3600, "sms_count": 7, "data_bytes": 2048,
+           "spend_cents": 6500, "contacts": 12, "night_share": 0.25, "weekend_share": 0.5,
+           "roaming_share": 0, "active_days": 2, "age": 31})
+}
+
+#[tokio::test]
+async fn segments_answer_from_the_latest_snapshot() {
+    let dir = fixture();
+    let app = router(service(dir.path()));
+    let [a, b, _, d] = MSISDN.map(token);
+    let (status, body, _) = get(&app, &format!("/v1/segments/{a}"), Some(ANALYST)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"subscriber_token": a, "as_of": "2026-11-23T00:00:00Z",
+               "segments": ["age:25-34", "gender:F", "spend:high"], "features": features_a()})
+    );
+    let (status, body, _) = get(&app, &format!("/v1/segments/{b}"), Some(CRM)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["features"]["age"], Value::Null);
+    assert_eq!(body["features"]["roaming_share"], json!(0.3333333333333333));
+    // D is only in the older snapshot.
+    let (status, _, _) = get(&app, &format!("/v1/segments/{d}"), Some(ANALYST)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, body, _) = get(&app, "/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["as_of"], "2026-11-23T00:00:00Z");
+}
+
+#[tokio::test]
+async fn customers_view_has_loyalty_and_the_latest_promotion() {
+    let dir = fixture();
+    let app = router(service(dir.path()));
+    let [a, _, c, _] = MSISDN.map(token);
+    let (status, body, text) = get(&app, "/v1/customers/0049%20(151)%2012345678", Some(CRM)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(
+        body,
+        json!({
+            "subscriber_token": a, "as_of": "2026-11-23T00:00:00Z",
+            "segments": ["age:25-34", "gender:F", "spend:high"], "features": features_a(),
+            "loyalty": [
+                {"customer_id": "L1", "loyalty_points": 1200, "opt_in": true, "region": "north"},
+                {"customer_id": "L2", "loyalty_points": 50, "opt_in": false, "region": "south"},
+            ],
+            "latest_promotion": {
+                "date": "2026-11-22", "customer_id": "L1", "subscriber_token": a,
+                "record_id": "r3", "start": DAY_22 + 36_000, "cell_id": "cell-2",
+                "store_id": "S2", "haversine_m": 250, "drive_m": 600,
+                "product_id": "P7", "source": "popular"
+            }
+        })
+    );
+    assert!(!text.contains("4915112345678"), "no phone number: {text}");
+    // C: no loyalty customer, no promotion.
+    let (status, body, _) = get(&app, &format!("/v1/customers/{}", MSISDN[2]), Some(CRM)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["subscriber_token"], json!(c));
+    assert_eq!(body["loyalty"], json!([]));
+    assert_eq!(body["latest_promotion"], Value::Null);
+    assert_eq!(body["features"]["age"], json!(70));
+}
+
+#[tokio::test]
+async fn refusals_have_the_right_status_and_no_data() {
+    let dir = fixture();
+    let app = router(service(dir.path()));
+    let a = token(MSISDN[0]);
+    let seg = format!("/v1/segments/{a}");
+    let cust = format!("/v1/customers/{}", MSISDN[0]);
+    let cases: Vec<(&str, String, Option<&str>, StatusCode)> = vec![
+        ("no bearer", seg.clone(), None, StatusCode::UNAUTHORIZED),
+        (
+            "unknown bearer",
+            seg.clone(),
+            Some("guess"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "no bearer, customers",
+            cust.clone(),
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "wrong role",
+            cust.clone(),
+            Some(ANALYST),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "wrong role before 400",
+            "/v1/customers/12".into(),
+            Some(ANALYST),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "401 before 400",
+            "/v1/segments/XYZ".into(),
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "uppercase token",
+            seg.to_uppercase().replace("/V1/SEGMENTS", "/v1/segments"),
+            Some(ANALYST),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "short token",
+            format!("/v1/segments/{}", &a[..31]),
+            Some(ANALYST),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "msisdn not a token",
+            format!("/v1/segments/{}", MSISDN[0]),
+            Some(CRM),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "bad msisdn",
+            "/v1/customers/4915112345678".into(),
+            Some(CRM),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "bad msisdn chars",
+            "/v1/customers/+49151abc45678".into(),
+            Some(CRM),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "unknown token",
+            format!("/v1/segments/{}", "0".repeat(32)),
+            Some(ANALYST),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "unknown msisdn",
+            "/v1/customers/+4930123456789".into(),
+            Some(CRM),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "no route",
+            "/v1/other".into(),
+            Some(CRM),
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (what, uri, bearer, want) in cases {
+        let (status, body, text) = get(&app, &uri, bearer).await;
+        assert_eq!(status, want, "{what}: {uri}: {text}");
+        let obj = body.as_object().unwrap_or_else(|| panic!("{what}: {text}"));
+        assert_eq!(obj.keys().collect::<Vec<_>>(), ["error"], "{what}: {text}");
+        for secret in [
+            a.as_str(),
+            "4915112345678",
+            "spend:high",
+            "gender:F",
+            "L1",
+            CRM,
+            ANALYST,
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{what}: refusal holds {secret}: {text}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_published_snapshot_is_seen_by_the_next_request() {
+    let dir = fixture();
+    let svc = service(dir.path());
+    let app = router(svc.clone());
+    let [a, b, _, _] = MSISDN.map(token);
+    let names = ["events", "age"].map(String::from).to_vec();
+    let next = Snapshot::from_rows(
+        DAY_22 + 86_400,
+        names,
+        [SubscriberRow {
+            token: a.clone(),
+            segments: vec!["usage:sms_heavy".into(), "gender:F".into()],
+            features: vec![FeatureValue::Int(50), FeatureValue::from_f64(31.0)],
+        }],
+        [],
+        [],
+    )
+    .unwrap();
+    svc.store.publish(next);
+    let (status, body, _) = get(&app, &format!("/v1/segments/{a}"), Some(ANALYST)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"subscriber_token": a, "as_of": "2026-11-24T00:00:00Z",
+               "segments": ["gender:F", "usage:sms_heavy"], "features": {"events": 50, "age": 31}})
+    );
+    let (status, _, _) = get(&app, &format!("/v1/segments/{b}"), Some(ANALYST)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, body, _) = get(&app, "/healthz", None).await;
+    assert_eq!(body["as_of"], "2026-11-24T00:00:00Z");
+}
+
+#[test]
+fn missing_or_bad_inputs_are_named_and_refused() {
+    let dir = fixture();
+    let p = |rel: &str| dir.path().join(rel).to_str().unwrap().to_string();
+    let serve = |snapshots: &str, roles: &str| {
+        let args = [
+            "serve",
+            "--snapshots",
+            snapshots,
+            "--roles",
+            roles,
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        let out = run(&args, false);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = serve(&p("nowhere"), &p("roles.csv"));
+    assert!(code == Some(2) && err.contains("nowhere"), "{err}");
+    let (code, err) = serve(&p("out"), &p("no-roles.csv"));
+    assert!(code == Some(2) && err.contains("no-roles.csv"), "{err}");
+    write(&dir.path().join("bad-roles.csv"), "token,role\nx,crm\n");
+    let (code, err) = serve(&p("out"), &p("bad-roles.csv"));
+    assert!(
+        code == Some(2) && err.contains("bad-roles.csv") && err.contains("bearer_token"),
+        "{err}"
+    );
+    write(&dir.path().join("headless-roles.csv"), "secret-y,crm\n");
+    let (code, err) = serve(&p("out"), &p("headless-roles.csv"));
+    assert!(
+        code == Some(2) && err.contains("headless-roles.csv") && !err.contains("secret-y"),
+        "{err}"
+    );
+    write(
+        &dir.path().join("dup-roles.csv"),
+        "bearer_token,role\nsecret-x,crm\nsecret-x,analyst\n",
+    );
+    let (code, err) = serve(&p("out"), &p("dup-roles.csv"));
+    assert!(
+        code == Some(2) && err.contains("dup-roles.csv:3") && !err.contains("secret-x"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.path().join("out/segments/date=2026-11-22/segments.csv")).unwrap();
+    let (code, err) = serve(&p("out"), &p("roles.csv"));
+    assert!(code == Some(2) && err.contains("segments.csv"), "{err}");
+}
+
+/// One HTTP/1.1 GET over a fresh connection: (status, body).
+fn raw_get(addr: &str, path: &str, bearer: Option<&str>) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let auth = bearer.map_or(String::new(), |b| format!("Authorization: Bearer {b}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a full response");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
+    (status, body.to_string())
+}
+
+#[test]
+fn the_binary_serves_on_the_port_it_prints() {
+    let dir = fixture();
+    let p = |rel: &str| dir.path().join(rel).to_str().unwrap().to_string();
+    let mut child = bin()
+        .args([
+            "serve",
+            "--snapshots",
+            &p("out"),
+            "--roles",
+            &p("roles.csv"),
+        ])
+        .args(["--data", &p("data"), "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Lines of stderr through a channel, so a silent server fails the test
+    // after a bound wait instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let addr = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(line) => match line.strip_prefix("listening on http://") {
+                Some(addr) => break addr.to_string(),
+                None => seen.push(line),
+            },
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no listening line ({e}); stderr: {seen:?}");
+            }
+        }
+    };
+    let result = std::panic::catch_unwind(|| {
+        let (status, body) = raw_get(&addr, "/healthz", None);
+        assert_eq!(status, 200, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["as_of"], "2026-11-23T00:00:00Z");
+        let (status, body) = raw_get(&addr, "/v1/customers/+4915112345678", Some(CRM));
+        assert_eq!(status, 200, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["subscriber_token"], json!(token(MSISDN[0])));
+        assert_eq!(body["latest_promotion"]["record_id"], "r3");
+        assert_eq!(body["loyalty"].as_array().map(Vec::len), Some(2));
+        let (status, _) = raw_get(&addr, "/v1/customers/+4915112345678", None);
+        assert_eq!(status, 401);
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
