@@ -268,7 +268,7 @@ fn run_worker(
 
     // Worker 0 owns the tables: static rows at time 0, changes later. The
     // first worker of every other process frees its process's purchase rows.
-    if index != 0 && index % cfg.cluster.workers == 0 {
+    if index != 0 && index.is_multiple_of(cfg.cluster.workers) {
         drop(std::mem::take(
             &mut *purchases.lock().expect("purchases lock"),
         ));
