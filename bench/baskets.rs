@@ -41,6 +41,10 @@
 //! RSS passes G; default 90 % of `MemAvailable` when it starts)
 //! [`BENCH_RSS_LIMIT_GIB`]; `BENCH_PYTHON` (default `python3`).
 
+#[path = "common.rs"]
+mod common;
+use common::*;
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -158,34 +162,6 @@ fn main() {
 }
 
 // --- the child: one worker count, one process --------------------------------
-
-fn proc_status_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
-
-fn proc_meminfo_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
 
 /// User + system CPU seconds of this process (USER_HZ = 100 on Linux).
 fn cpu_seconds() -> f64 {
@@ -368,7 +344,7 @@ const PHASES: [&str; 4] = ["loading", "feeding rows", "mining", "folding"];
 /// killer might pick someone else's process.
 fn watchdog(limit_kb: u64, phase: Arc<AtomicUsize>, fed: Arc<AtomicU64>, started: Instant) {
     std::thread::spawn(move || loop {
-        let rss = proc_status_kb("VmRSS:");
+        let rss = proc_kb("/proc/self/status", "VmRSS:");
         if rss > limit_kb {
             let what = PHASES[phase.load(Ordering::Relaxed).min(3)];
             let msg = format!(
@@ -391,14 +367,14 @@ fn child(args: &Args, workers: usize) {
     let started = Instant::now();
     let (phase, fed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
     let limit_kb = args.rss_limit_gib.map_or_else(
-        || proc_meminfo_kb("MemAvailable:") * 9 / 10,
+        || proc_kb("/proc/meminfo", "MemAvailable:") * 9 / 10,
         |g| (g * 1048576.0) as u64,
     );
     watchdog(limit_kb, phase.clone(), fed.clone(), started);
     let mut tables =
         tables::load(&data).unwrap_or_else(|e| panic!("loading {}: {e}", data.display()));
     let load_s = started.elapsed().as_secs_f64();
-    let rss_load_kb = proc_status_kb("VmHWM:");
+    let rss_load_kb = proc_kb("/proc/self/status", "VmHWM:");
     let load_cpu_s = cpu_seconds();
     let (folds, file_baskets) = new_baskets(&tables, args.new, args.folds);
     let purchase_rows = tables.purchases.len();
@@ -540,14 +516,14 @@ fn child(args: &Args, workers: usize) {
             let mut s = seen.lock().unwrap();
             s.at_mining = Some(serde_json::json!({
                 "rules": s.rules, "sources": s.sources, "global_baskets": s.global_baskets,
-                "churn": s.churn.get(&0), "peak_rss_kb": proc_status_kb("VmHWM:"),
+                "churn": s.churn.get(&0), "peak_rss_kb": proc_kb("/proc/self/status", "VmHWM:"),
                 "cpu_s": cpu_seconds(), "thread_cpu_s": thread_cpu_seconds(),
             }));
             eprintln!(
                 "child -w {peers}: mining done in {mining_s:.2} s (rows fed by {fed_s:.2} s), \
                  RSS {}, peak {}",
-                gib(proc_status_kb("VmRSS:") as f64),
-                gib(proc_status_kb("VmHWM:") as f64)
+                gib(proc_kb("/proc/self/status", "VmRSS:") as f64),
+                gib(proc_kb("/proc/self/status", "VmHWM:") as f64)
             );
         }
         if let Some(l) = &op_log {
@@ -627,7 +603,7 @@ fn child(args: &Args, workers: usize) {
         "churn": s.churn.iter().map(|(t, c)| (t.to_string(), c.to_vec())).collect::<BTreeMap<_, _>>(),
         "rules_after_folds": s.rules,
         "global_baskets_after_folds": s.global_baskets,
-        "peak_rss_kb": proc_status_kb("VmHWM:"),
+        "peak_rss_kb": proc_kb("/proc/self/status", "VmHWM:"),
         "cpu_s": cpu_seconds(),
         "wall_s": started.elapsed().as_secs_f64(),
         "intern": intern,
@@ -637,60 +613,6 @@ fn child(args: &Args, workers: usize) {
 }
 
 // --- the parent: dataset, children, peers, report ------------------------------
-
-fn shell_words(cmd: &Command) -> String {
-    let quote = |s: &str| {
-        if !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./=,:+@".contains(c))
-        {
-            s.to_string()
-        } else {
-            format!("'{}'", s.replace('\'', r"'\''"))
-        }
-    };
-    let mut words: Vec<String> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, quote(v?.to_str()?))))
-        .collect();
-    words.push(quote(&cmd.get_program().to_string_lossy()));
-    words.extend(cmd.get_args().map(|a| quote(&a.to_string_lossy())));
-    words.join(" ")
-}
-
-fn load_average() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
-fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("?".to_string(), |(_, m)| m.trim().to_string());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_gib = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or("?".to_string(), |kb| format!("{:.1} GiB", kb / 1048576.0));
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!(
-        "{cores} cores (nproc), {model}, {mem_gib} RAM, Linux {}",
-        kernel.trim()
-    )
-}
-
-fn run_checked(cmd: &mut Command, what: &str) {
-    eprintln!("bench: {what}: {}", shell_words(cmd));
-    let status = cmd.status().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(status.success(), "{what} failed: {status}");
-}
 
 /// The `cdrflow` binary that generates the dataset.
 fn binary(root: &Path) -> PathBuf {

@@ -17,6 +17,10 @@
 //!
 //! `cargo bench --bench lookup [-- --subscribers N --rate R --secs S --max-secs S --connections C]`
 
+#[path = "common.rs"]
+mod common;
+use common::*;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -136,15 +140,6 @@ fn row(tokens: &Tokenizer, i: u64) -> SubscriberRow {
         segments,
         features,
     }
-}
-
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn cpu_model() -> String {
@@ -347,7 +342,7 @@ fn main() {
     );
 
     let built = Instant::now();
-    let rss_before = status_kib("VmRSS:");
+    let rss_before = proc_kb("/proc/self/status", "VmRSS:");
     let tokenizer = Tokenizer::new(b"bench-key");
     let mut tokens = Vec::with_capacity(p.subscribers as usize);
     let names = FEATURE_COLUMNS[1..].iter().map(|s| s.to_string()).collect();
@@ -363,8 +358,9 @@ fn main() {
         "snapshot: {} subscribers built in {:.1} s; RSS +{:.0} MiB ({:.0} B per subscriber)",
         snapshot.len(),
         built.elapsed().as_secs_f64(),
-        (status_kib("VmRSS:") - rss_before) as f64 / 1024.0,
-        (status_kib("VmRSS:") - rss_before) as f64 * 1024.0 / snapshot.len().max(1) as f64,
+        (proc_kb("/proc/self/status", "VmRSS:") - rss_before) as f64 / 1024.0,
+        (proc_kb("/proc/self/status", "VmRSS:") - rss_before) as f64 * 1024.0
+            / snapshot.len().max(1) as f64,
     );
     let service = Arc::new(Service {
         store: Arc::new(Store::new(snapshot)),
@@ -412,7 +408,7 @@ fn main() {
     });
     println!(
         "peak RSS (VmHWM, server + client + 1 M tokens of the client): {:.0} MiB",
-        status_kib("VmHWM:") as f64 / 1024.0
+        proc_kb("/proc/self/status", "VmHWM:") as f64 / 1024.0
     );
     server.shutdown_background();
 }

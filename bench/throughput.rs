@@ -26,6 +26,10 @@
 //! The load average is printed before and after every run: the machine is shared,
 //! so a figure measured under load above ~1.5 should be re-run.
 
+#[path = "common.rs"]
+mod common;
+use common::*;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -67,55 +71,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
             .unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
         Err(_) => default,
     }
-}
-
-fn shell_words(cmd: &Command) -> String {
-    let quote = |s: &str| {
-        if !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./=,:+@".contains(c))
-        {
-            s.to_string()
-        } else {
-            format!("'{}'", s.replace('\'', r"'\''"))
-        }
-    };
-    let envs: Vec<String> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, quote(v?.to_str()?))))
-        .collect();
-    let mut words = envs;
-    words.push(quote(&cmd.get_program().to_string_lossy()));
-    words.extend(cmd.get_args().map(|a| quote(&a.to_string_lossy())));
-    words.join(" ")
-}
-
-fn load_average() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
-fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("?".to_string(), |(_, m)| m.trim().to_string());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_gib = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or("?".to_string(), |kb| format!("{:.1} GiB", kb / 1048576.0));
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!(
-        "{cores} cores (nproc), {model}, {mem_gib} RAM, Linux {}",
-        kernel.trim()
-    )
 }
 
 fn have_gnu_time() -> bool {
@@ -211,14 +166,6 @@ fn measure(cmd: &Command, gnu_time: bool) -> (Usage, ExitStatus, String, String)
         };
     }
     (usage, status, stdout, stderr)
-}
-
-fn run_checked(cmd: &mut Command, what: &str) {
-    eprintln!("bench: {what}: {}", shell_words(cmd));
-    let status = cmd
-        .status()
-        .unwrap_or_else(|e| panic!("{what}: spawning: {e}"));
-    assert!(status.success(), "{what} failed: {status}");
 }
 
 fn binary(root: &Path) -> PathBuf {

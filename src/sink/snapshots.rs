@@ -29,7 +29,7 @@ use timely::dataflow::operators::Probe;
 use timely::dataflow::ProbeHandle;
 
 use cdrflow_dataflows::model::{time_of, Epoch, Text, Time};
-use cdrflow_dataflows::segments::expr::Definitions;
+use cdrflow_dataflows::segments::expr::{Definitions, FEATURES};
 use cdrflow_dataflows::segments::features::FeatureRow;
 use cdrflow_dataflows::segments::{snapshot_row, SnapshotRow};
 use cdrflow_dataflows::time::date_string;
@@ -39,20 +39,17 @@ use super::files::{write_atomic, WriteError};
 
 const DAY: i64 = 86_400;
 
-pub const FEATURE_COLUMNS: [&str; 12] = [
-    "subscriber_token",
-    "events",
-    "voice_seconds",
-    "sms_count",
-    "data_bytes",
-    "spend_cents",
-    "contacts",
-    "night_share",
-    "weekend_share",
-    "roaming_share",
-    "active_days",
-    "age",
-];
+/// The header of `features.csv`: the token, then the SPEC §5 features in
+/// their order (`segments::expr::FEATURES`).
+pub const FEATURE_COLUMNS: [&str; 1 + FEATURES.len()] = {
+    let mut columns = ["subscriber_token"; 1 + FEATURES.len()];
+    let mut i = 0;
+    while i < FEATURES.len() {
+        columns[i + 1] = FEATURES[i];
+        i += 1;
+    }
+    columns
+};
 
 /// What the sink reports after the run.
 #[derive(Debug, Default)]
