@@ -13,7 +13,7 @@ use cdrflow_dataflows::promotions::PromotionParams;
 use cdrflow_dataflows::segments::expr::Definitions;
 use cdrflow_dataflows::time::parse_duration;
 
-use crate::config::{ClusterConfig, RunConfig, ServeConfig};
+use crate::config::{ClusterConfig, LiveServe, RunConfig, ServeConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -154,6 +154,12 @@ pub struct RunArgs {
     pub segments: Option<PathBuf>,
     #[command(flatten)]
     pub token_key: TokenKeyArgs,
+    /// Serve the segment lookups (as `cdrflow serve` does) from the live run at this address; after the input ends, keep serving until interrupted.
+    #[arg(long, value_name = "ADDR", requires = "roles")]
+    pub serve: Option<std::net::SocketAddr>,
+    /// With --serve: CSV `bearer_token,role` of the callers.
+    #[arg(long, value_name = "FILE", requires = "serve")]
+    pub roles: Option<PathBuf>,
     /// Bytes of cdrs.jsonl per block when workers split the file.
     #[arg(long, default_value_t = 4 << 20, hide = true)]
     pub block_size: u64,
@@ -253,6 +259,10 @@ impl RunArgs {
             cluster: self.cluster.into_config()?,
             block_size: self.block_size,
             quiet: self.quiet,
+            serve: self
+                .serve
+                .zip(self.roles)
+                .map(|(listen, roles)| LiveServe { listen, roles }),
         })
     }
 }

@@ -72,6 +72,15 @@ pub struct RunConfig {
     /// Bytes per block when splitting `cdrs.jsonl` among workers.
     pub block_size: u64,
     pub quiet: bool,
+    /// `--serve ADDR --roles FILE`: the lookup service inside the run.
+    pub serve: Option<LiveServe>,
+}
+
+/// Where `run --serve` listens and who may call it.
+#[derive(Clone, Debug)]
+pub struct LiveServe {
+    pub listen: std::net::SocketAddr,
+    pub roles: PathBuf,
 }
 
 /// The validated configuration of `cdrflow serve` (SPEC §5).

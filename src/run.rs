@@ -38,6 +38,8 @@ use cdrflow_dataflows::segments::features::next_midnight;
 use cdrflow_dataflows::token::Tokenizer;
 
 use crate::config::RunConfig;
+use crate::serve::live::{LiveServer, Publisher};
+use crate::serve::Store as SnapshotStore;
 use crate::sink::collect::{gather, gather_counts, Counts, Updates};
 use crate::sink::files;
 use crate::sink::snapshots::{snapshots, SharedReport};
@@ -53,8 +55,18 @@ pub struct RunSummary {
     pub promotions: usize,
 }
 
-/// Runs the whole job: loads the tables, starts the workers, writes the outputs.
+/// Runs the whole job: loads the tables, starts the workers, writes the
+/// outputs. With `--serve` (process 0), the lookup service runs beside the
+/// workers and keeps serving the final snapshot after the run, until SIGINT
+/// or SIGTERM.
 pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
+    let server = match &cfg.serve {
+        Some(s) if cfg.cluster.process == 0 => {
+            Some(LiveServer::start(s.listen, &s.roles, &cfg.token_key)?)
+        }
+        _ => None,
+    };
+    let store = server.as_ref().map(LiveServer::store);
     let mut tables = tables::load(&cfg.data)?;
     // The purchase rows move into the dataflow (worker 0 feeds them): the
     // host keeps no copy of what can be the largest table.
@@ -79,7 +91,16 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
         let cfg = cfg.clone();
         move |worker| {
             let rows = &purchases;
-            run_worker(worker, &cfg, &tables, rows, &cdr_file, router.clone())
+            let store = store.clone();
+            run_worker(
+                worker,
+                &cfg,
+                &tables,
+                rows,
+                &cdr_file,
+                router.clone(),
+                store,
+            )
         }
     })
     .map_err(|e| anyhow::anyhow!("cannot start the timely workers: {e}"))?;
@@ -89,6 +110,16 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
         if let Some(s) = result? {
             summary = s;
         }
+    }
+    if let Some(server) = server {
+        if !cfg.quiet {
+            eprintln!(
+                "cdrflow: {} promotions; outputs in {}",
+                summary.promotions,
+                cfg.out.display()
+            );
+        }
+        server.serve_until_signal()?;
     }
     Ok(summary)
 }
@@ -153,6 +184,7 @@ fn build(
     worker: &mut Worker,
     cfg: &RunConfig,
     router: SharedRouter,
+    store: Option<Arc<SnapshotStore>>,
 ) -> (Inputs, ProbeHandle<Time>, Gathered) {
     let probe = ProbeHandle::new();
     let params = PipelineParams {
@@ -187,6 +219,7 @@ fn build(
             cfg.out.clone(),
             Tokenizer::new(&cfg.token_key),
             cfg.segments.clone(),
+            store,
             &probe,
         );
         let counts = counts.concat(out.counts);
@@ -260,10 +293,16 @@ fn run_worker(
     purchases: &Mutex<Vec<PurchaseRow>>,
     cdr_file: &CdrFile,
     router: SharedRouter,
+    store: Option<Arc<SnapshotStore>>,
 ) -> anyhow::Result<Option<RunSummary>> {
     let index = worker.index();
     let peers = worker.peers();
-    let (mut inputs, probe, gathered) = build(worker, cfg, router);
+    let (mut inputs, probe, gathered) = build(worker, cfg, router, store.clone());
+    // Worker 0 of process 0 publishes the promotions and loyalty to the
+    // lookup service (the segments come from the snapshot sink).
+    let mut publisher = store
+        .filter(|_| index == 0)
+        .map(|store| Publisher::new(store, &cfg.token_key, &tables.loyalty));
     let (mut summary_in, summary_probe, summaries) = build_summaries(worker);
 
     // Worker 0 owns the tables: static rows at time 0, changes later. The
@@ -446,6 +485,9 @@ fn run_worker(
             .map_or(0, |m| time_of(m.saturating_sub(cfg.lateness)))
             .max(watermark);
         while let Some(u) = loyalty_changes.next_if(|u| u.2 <= next) {
+            if let Some(p) = publisher.as_mut() {
+                p.loyalty_change(&u.0, u.1.as_ref());
+            }
             inputs.loyalty.send((u.0, u.1, u.2.max(watermark)));
         }
         while let Some(u) = store_changes.next_if(|u| u.2 <= next) {
@@ -456,6 +498,17 @@ fn run_worker(
         inputs.advance_to(watermark);
         // Let the dataflow catch up to the previous round, so memory stays bounded.
         worker.step_or_park_while(None, || probe.less_than(&previous));
+        if let Some(p) = publisher.as_mut() {
+            let upto = probe
+                .with_frontier(|f| f.first().copied())
+                .and_then(|t| t.checked_sub(1));
+            p.publish(
+                &gathered.promotions.borrow(),
+                upto,
+                &tables.catalogue,
+                false,
+            );
+        }
         if !any_more {
             break;
         }
@@ -470,6 +523,14 @@ fn run_worker(
     inputs.advance_to(end);
     summary_in.advance_to(u64::MAX);
     worker.step_or_park_while(None, || probe.less_than(&end));
+    if let Some(p) = publisher.as_mut() {
+        p.publish(
+            &gathered.promotions.borrow(),
+            Some(watermark),
+            &tables.catalogue,
+            true,
+        );
+    }
     let result = if index == 0 {
         write_outputs(cfg, tables, &gathered, watermark).map(Some)
     } else {
@@ -513,6 +574,7 @@ fn write_outputs(
     }
     let mut counts = gathered.counts.borrow().clone();
     counts.insert("snapshots".into(), report.dates.len() as i64);
+    counts.insert("watermark".into(), watermark as i64);
     let metrics = files::metrics_json(&counts, promotions);
     files::write_metrics(out, &metrics)?;
     Ok(RunSummary {

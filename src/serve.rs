@@ -8,9 +8,10 @@
 //! | `load` | a [`Snapshot`] from a run's output dir: the latest `segments/date=…`, `promotions.csv`, `loyalty.csv` |
 //! | `auth` | the roles file, bearer tokens, 401/403 |
 //! | `http` | the axum routes, JSON bodies, refusals |
+//! | `live` | [`live::LiveServer`]: the service inside `run --serve`, fed by the dataflow |
 //!
 //! ```text
-//! --snapshots DIR ─load─▶ Snapshot ─▶ Store ◀─ publish (run --serve, later)
+//! --snapshots DIR ─load─▶ Snapshot ─▶ Store ◀─ publish (run --serve: live)
 //! --roles FILE ──▶ Roles ─┐            │
 //! token key ─▶ Tokenizer ─┴─▶ Service ─┴─▶ axum Router ─▶ --listen ADDR
 //! ```
@@ -20,6 +21,7 @@
 
 pub mod auth;
 pub mod http;
+pub mod live;
 pub mod load;
 pub mod rows;
 pub mod store;
@@ -67,6 +69,8 @@ pub enum ServeError {
     },
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
+    #[error("cannot listen for SIGINT/SIGTERM")]
+    Signals(#[source] std::io::Error),
 }
 
 /// Loads the latest snapshot and the roles, binds `cfg.listen`, prints the

@@ -425,63 +425,205 @@ fn raw_get(addr: &str, path: &str, bearer: Option<&str>) -> (u16, String) {
     (status, body.to_string())
 }
 
+/// A `cdrflow` child whose stderr lines arrive through a channel, so a
+/// silent child fails the test after a bounded wait instead of hanging it.
+struct Child {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Child {
+    fn spawn(args: &[&str]) -> Child {
+        let mut child = bin()
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Child {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The rest of the first stderr line starting with `prefix`.
+    fn wait_for(&mut self, prefix: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(std::time::Duration::from_secs(120)) {
+                Ok(line) => match line.strip_prefix(prefix) {
+                    Some(rest) => return rest.to_string(),
+                    None => self.seen.push(line),
+                },
+                Err(e) => {
+                    let _ = self.child.kill();
+                    panic!("no line {prefix:?} ({e}); stderr: {:?}", self.seen);
+                }
+            }
+        }
+    }
+
+    /// The bound address of a server child.
+    fn addr(&mut self) -> String {
+        self.wait_for("listening on http://")
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn the_binary_serves_on_the_port_it_prints() {
     let dir = fixture();
     let p = |rel: &str| dir.path().join(rel).to_str().unwrap().to_string();
-    let mut child = bin()
-        .args([
-            "serve",
-            "--snapshots",
-            &p("out"),
-            "--roles",
-            &p("roles.csv"),
-        ])
-        .args(["--data", &p("data"), "--listen", "127.0.0.1:0"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Lines of stderr through a channel, so a silent server fails the test
-    // after a bound wait instead of hanging it.
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    let addr = loop {
-        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
-            Ok(line) => match line.strip_prefix("listening on http://") {
-                Some(addr) => break addr.to_string(),
-                None => seen.push(line),
-            },
-            Err(e) => {
-                let _ = child.kill();
-                panic!("no listening line ({e}); stderr: {seen:?}");
-            }
-        }
+    let mut server = Child::spawn(&[
+        "serve",
+        "--snapshots",
+        &p("out"),
+        "--roles",
+        &p("roles.csv"),
+        "--data",
+        &p("data"),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let addr = server.addr();
+    let (status, body) = raw_get(&addr, "/healthz", None);
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["as_of"], "2026-11-23T00:00:00Z");
+    let (status, body) = raw_get(&addr, "/v1/customers/+4915112345678", Some(CRM));
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["subscriber_token"], json!(token(MSISDN[0])));
+    assert_eq!(body["latest_promotion"]["record_id"], "r3");
+    assert_eq!(body["loyalty"].as_array().map(Vec::len), Some(2));
+    let (status, _) = raw_get(&addr, "/v1/customers/+4915112345678", None);
+    assert_eq!(status, 401);
+}
+
+/// `run --serve` on `datasets/loyalty_changes`: once the input has ended the
+/// live service answers like `serve --snapshots` over the run's own output
+/// (every token of the last snapshot, every loyalty and subscriber msisdn),
+/// the loyalty changes are applied (hand-checked customers below), and
+/// SIGTERM ends the run with exit 0.
+#[test]
+fn a_live_run_serves_what_its_files_serve() {
+    let fixture = fixture();
+    let roles = fixture.path().join("roles.csv");
+    let roles = roles.to_str().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/loyalty_changes");
+    let data = data.to_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path().to_str().unwrap();
+    let mut live = Child::spawn(&[
+        "run",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--serve",
+        "127.0.0.1:0",
+        "--roles",
+        roles,
+        "-q",
+    ]);
+    let live_addr = live.addr();
+    live.wait_for("cdrflow: run finished; serving");
+    let mut files = Child::spawn(&[
+        "serve",
+        "--snapshots",
+        out,
+        "--data",
+        data,
+        "--roles",
+        roles,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let files_addr = files.addr();
+
+    let both = |path: &str, bearer: Option<&str>| {
+        let live = raw_get(&live_addr, path, bearer);
+        assert_eq!(live, raw_get(&files_addr, path, bearer), "GET {path}");
+        live
     };
-    let result = std::panic::catch_unwind(|| {
-        let (status, body) = raw_get(&addr, "/healthz", None);
-        assert_eq!(status, 200, "{body}");
-        let body: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(body["as_of"], "2026-11-23T00:00:00Z");
-        let (status, body) = raw_get(&addr, "/v1/customers/+4915112345678", Some(CRM));
-        assert_eq!(status, 200, "{body}");
-        let body: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(body["subscriber_token"], json!(token(MSISDN[0])));
-        assert_eq!(body["latest_promotion"]["record_id"], "r3");
-        assert_eq!(body["loyalty"].as_array().map(Vec::len), Some(2));
-        let (status, _) = raw_get(&addr, "/v1/customers/+4915112345678", None);
-        assert_eq!(status, 401);
-    });
-    child.kill().unwrap();
-    child.wait().unwrap();
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
+    let (status, health) = both("/healthz", None);
+    assert_eq!(status, 200);
+    assert!(
+        health.contains("\"as_of\":\"2026-03-05T00:00:00Z\""),
+        "{health}"
+    );
+    let latest = std::fs::read_dir(Path::new(out).join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
+    let features = std::fs::read_to_string(latest.join("features.csv")).unwrap();
+    let tokens: Vec<&str> = features.lines().skip(1).map(|l| &l[..32]).collect();
+    assert!(tokens.len() >= 8, "{features}");
+    for t in &tokens {
+        assert_eq!(both(&format!("/v1/segments/{t}"), Some(ANALYST)).0, 200);
     }
+    let mut msisdns: Vec<String> = Vec::new();
+    for file in ["loyalty.csv", "subscribers.csv"] {
+        let text = std::fs::read_to_string(Path::new(data).join(file)).unwrap();
+        msisdns.extend(
+            text.lines()
+                .skip(1)
+                .filter_map(|l| l.split(',').nth(1))
+                .map(String::from),
+        );
+    }
+    for m in &msisdns {
+        both(
+            &format!("/v1/customers/{}", m.replace(' ', "%20")),
+            Some(CRM),
+        );
+    }
+
+    // Hand-checked against loyalty_changes.jsonl and expected/promotions.csv.
+    let customer = |msisdn: &str| -> Value {
+        let (status, body) = raw_get(&live_addr, &format!("/v1/customers/{msisdn}"), Some(CRM));
+        assert_eq!(status, 200, "{msisdn}: {body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let summary = |id: &str, points: i64, opt_in: bool| json!([{"customer_id": id, "loyalty_points": points, "opt_in": opt_in, "region": "west"}]);
+    // C1 opted out; C6 opted out at 1772535600 and back in at 1772539200.
+    assert_eq!(
+        customer("+4915300000001")["loyalty"],
+        summary("C1", 100, false)
+    );
+    assert_eq!(
+        customer("+4915300000006")["loyalty"],
+        summary("C6", 100, true)
+    );
+    // C4 was deleted; C10's points changed and its latest promotion is d2-m10.
+    assert_eq!(customer("+4915300000004")["loyalty"], json!([]));
+    let c10 = customer("+4915300000010");
+    assert_eq!(c10["loyalty"], summary("C10", 8999, true));
+    assert_eq!(c10["latest_promotion"]["record_id"], "d2-m10");
+    assert_eq!(c10["latest_promotion"]["date"], "2026-03-04");
+
+    let pid = live.child.id().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = live.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{:?}", live.seen);
 }

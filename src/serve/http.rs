@@ -116,7 +116,7 @@ async fn healthz(State(svc): State<Arc<Service>>) -> Response {
     let snapshot = svc.store.current();
     answer(json(&serde_json::json!({
         "status": "ok",
-        "as_of": snapshot.as_of(),
+        "as_of": (!snapshot.as_of().is_empty()).then(|| snapshot.as_of()),
         "subscribers": snapshot.len(),
     })))
 }

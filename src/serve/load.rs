@@ -4,7 +4,9 @@
 //! OUT/segments/date=D/features.csv  ─┐ D = the latest date directory
 //! OUT/segments/date=D/segments.csv  ─┤
 //! OUT/promotions.csv                ─┼▶ SnapshotBuilder ─▶ Snapshot
-//! DATA/loyalty.csv (with --data)    ─┘
+//! DATA/loyalty.csv (with --data)    ─┤
+//! DATA/loyalty_changes.jsonl        ─┘ the changes the run applied: `at` ≤ its
+//!                                      final watermark (OUT/metrics.json)
 //! ```
 //!
 //! The run's own outputs must be whole: a missing file, a missing column or a
@@ -12,9 +14,10 @@
 //! `loyalty.csv` is the operator's input: a row the run dead-letters (SPEC §2)
 //! is skipped here too and counted in [`Loaded::loyalty_skipped`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cdrflow_dataflows::model::Reason;
+use cdrflow_dataflows::model::{Change, Epoch, Loyalty, Reason};
 use cdrflow_dataflows::time::parse_date;
 
 use super::rows::{FeatureValue, PromotionRow, RowError};
@@ -22,6 +25,7 @@ use super::store::{Snapshot, SnapshotBuilder};
 use super::ServeError;
 use crate::sink::files::PROMOTION_COLUMNS;
 use crate::sink::snapshots::FEATURE_COLUMNS;
+use crate::source::changes::read_changes;
 use crate::source::csv_table::{field, read_csv, Table};
 use crate::source::tables::{loyalty_row, LOYALTY_COLUMNS};
 
@@ -44,7 +48,7 @@ pub fn from_dir(out: &Path, data: Option<&Path>) -> Result<Loaded, ServeError> {
     read_segments(&mut b, &dir)?;
     read_promotions(&mut b, out)?;
     let loyalty_skipped = match data {
-        Some(data) => read_loyalty(&mut b, data)?,
+        Some(data) => read_loyalty(&mut b, data, run_watermark(out)?)?,
         None => 0,
     };
     Ok(Loaded {
@@ -160,14 +164,62 @@ fn read_promotions(b: &mut SnapshotBuilder, out: &Path) -> Result<(), ServeError
     Ok(())
 }
 
-/// Adds the valid rows of `data/loyalty.csv`; returns how many were skipped.
-fn read_loyalty(b: &mut SnapshotBuilder, data: &Path) -> Result<usize, ServeError> {
+/// The final event-time watermark of the run that wrote `out` (its
+/// `metrics.json`), `None` when the file does not say.
+fn run_watermark(out: &Path) -> Result<Option<Epoch>, ServeError> {
+    let path = out.join("metrics.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(ServeError::Io { path, source }),
+    };
+    let metrics: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ServeError::Invalid {
+            path: path.clone(),
+            line: e.line() as u64,
+            message: e.to_string(),
+        })?;
+    Ok(metrics.get("watermark").and_then(serde_json::Value::as_i64))
+}
+
+/// Adds the loyalty customers as the run saw them at its end: the valid rows
+/// of `data/loyalty.csv` (a repeated customer_id: the last row), then the
+/// valid changes of `data/loyalty_changes.jsonl` with `at ≤ watermark`, in
+/// `at` order (none without a watermark). Returns how many rows were skipped.
+fn read_loyalty(
+    b: &mut SnapshotBuilder,
+    data: &Path,
+    watermark: Option<Epoch>,
+) -> Result<usize, ServeError> {
     let table = read_csv(data, "loyalty.csv", &LOYALTY_COLUMNS, |r| {
         loyalty_row(&|i| r.get(i))
     })?;
     let mut skipped = table.dead.len();
-    for (_, row) in table.rows {
-        if b.loyalty(&row.msisdn, (&row).into()).is_err() {
+    let mut customers: BTreeMap<String, Loyalty> = table
+        .rows
+        .into_iter()
+        .map(|(_, row)| (row.customer_id.clone(), row))
+        .collect();
+    let rel = "loyalty_changes.jsonl";
+    let (changes, dead) =
+        read_changes(data, rel, &LOYALTY_COLUMNS, loyalty_row).map_err(|source| {
+            ServeError::Io {
+                path: data.join(rel),
+                source,
+            }
+        })?;
+    skipped += dead.len();
+    for change in changes {
+        if watermark.is_none_or(|w| change.at() > w) {
+            break;
+        }
+        match change {
+            Change::Upsert { key, value, .. } => customers.insert(key, value),
+            Change::Delete { key, .. } => customers.remove(&key),
+        };
+    }
+    for row in customers.values() {
+        if b.loyalty(&row.msisdn, row.into()).is_err() {
             skipped += 1;
         }
     }

@@ -33,17 +33,29 @@ struct Entry {
     features: Box<[FeatureValue]>,
 }
 
-/// Everything the service answers from, as of one snapshot date.
+/// Everything the service answers from, as of one snapshot date: three
+/// parts, each shared (`Arc`), so a live run replaces one part (a new day's
+/// subscribers, the promotions view, the loyalty table) without copying the
+/// others, and a reader still sees one consistent whole.
+#[derive(Clone)]
 pub struct Snapshot {
-    date: Epoch,
+    segments: Arc<SegmentTable>,
+    promotions: Arc<HashMap<TokenKey, PromotionRow>>,
+    /// Loyalty customers by normalised msisdn, sorted by customer_id.
+    loyalty: Arc<HashMap<String, Vec<LoyaltySummary>>>,
+}
+
+/// One date's subscribers: their segments and features.
+#[derive(Default)]
+struct SegmentTable {
+    /// The snapshot date's midnight; `None` before the first snapshot.
+    date: Option<Epoch>,
+    /// RFC 3339 `as_of` (the midnight after `date`), empty without a date.
     as_of: String,
     feature_names: Box<[Box<str>]>,
     /// Every segment name, sorted; entries hold indices into it.
     segment_names: Box<[Box<str>]>,
     subscribers: HashMap<TokenKey, Entry>,
-    promotions: HashMap<TokenKey, PromotionRow>,
-    /// Loyalty customers by normalised msisdn, sorted by customer_id.
-    loyalty: HashMap<String, Vec<LoyaltySummary>>,
 }
 
 /// A subscriber as stored in a [`Snapshot`].
@@ -56,7 +68,7 @@ pub struct SubscriberView<'a> {
 impl<'a> SubscriberView<'a> {
     /// Segment names, sorted.
     pub fn segments(&self) -> impl Iterator<Item = &'a str> + 'a {
-        let names = &self.snapshot.segment_names;
+        let names = &self.snapshot.segments.segment_names;
         self.entry
             .segments
             .iter()
@@ -65,23 +77,46 @@ impl<'a> SubscriberView<'a> {
 
     /// `(name, value)` in the snapshot's feature order.
     pub fn features(&self) -> impl Iterator<Item = (&'a str, FeatureValue)> + 'a {
-        let names = self.snapshot.feature_names.iter().map(|n| &**n);
+        let names = self.snapshot.segments.feature_names.iter().map(|n| &**n);
         names.zip(self.entry.features.iter().copied())
     }
 }
 
 impl Snapshot {
-    /// A snapshot from in-memory rows (what `run --serve` builds from the
-    /// dataflow): `date` is the snapshot date's midnight (`as_of` is the next
-    /// one); `feature_names` name the values of every [`SubscriberRow`].
-    /// Loyalty msisdns are normalised here (SPEC §1); a row that does not
-    /// normalise is an error, as is a repeated token.
-    pub fn from_rows(
+    /// A snapshot without subscribers, promotions or loyalty customers (what
+    /// a live run serves before its first day closes).
+    pub fn empty() -> Snapshot {
+        Snapshot {
+            segments: Arc::default(),
+            promotions: Arc::default(),
+            loyalty: Arc::default(),
+        }
+    }
+
+    /// A snapshot from in-memory rows: `date` is the snapshot date's midnight
+    /// (`as_of` is the next one); `feature_names` name the values of every
+    /// [`SubscriberRow`]. Loyalty msisdns are normalised here (SPEC §1); a
+    /// row that does not normalise is an error, as is a repeated token.
+    pub fn from_rows<'l>(
         date: Epoch,
         feature_names: Vec<String>,
         subscribers: impl IntoIterator<Item = SubscriberRow>,
         promotions: impl IntoIterator<Item = PromotionRow>,
-        loyalty: impl IntoIterator<Item = Loyalty>,
+        loyalty: impl IntoIterator<Item = &'l Loyalty>,
+    ) -> Result<Snapshot, RowError> {
+        Snapshot::empty()
+            .with_subscribers(date, feature_names, subscribers)?
+            .with_promotions(promotions)?
+            .with_loyalty(loyalty)
+    }
+
+    /// This snapshot with the subscribers of another date (promotions and
+    /// loyalty shared, not copied).
+    pub fn with_subscribers(
+        &self,
+        date: Epoch,
+        feature_names: Vec<String>,
+        subscribers: impl IntoIterator<Item = SubscriberRow>,
     ) -> Result<Snapshot, RowError> {
         let mut b = SnapshotBuilder::new(date, feature_names);
         for row in subscribers {
@@ -90,32 +125,61 @@ impl Snapshot {
                 b.segment_of(key, s)?;
             }
         }
+        Ok(Snapshot {
+            segments: b.build().segments,
+            ..self.clone()
+        })
+    }
+
+    /// This snapshot with another promotions view (the latest row per token
+    /// is kept, see [`SnapshotBuilder::promotion`]).
+    pub fn with_promotions(
+        &self,
+        promotions: impl IntoIterator<Item = PromotionRow>,
+    ) -> Result<Snapshot, RowError> {
+        let mut b = SnapshotBuilder::new(0, Vec::new());
         for p in promotions {
             b.promotion(p)?;
         }
+        Ok(Snapshot {
+            promotions: b.build().promotions,
+            ..self.clone()
+        })
+    }
+
+    /// This snapshot with another loyalty table.
+    pub fn with_loyalty<'l>(
+        &self,
+        loyalty: impl IntoIterator<Item = &'l Loyalty>,
+    ) -> Result<Snapshot, RowError> {
+        let mut b = SnapshotBuilder::new(0, Vec::new());
         for l in loyalty {
-            b.loyalty(&l.msisdn, (&l).into())?;
+            b.loyalty(&l.msisdn, l.into())?;
         }
-        Ok(b.build())
+        Ok(Snapshot {
+            loyalty: b.build().loyalty,
+            ..self.clone()
+        })
     }
 
-    /// The snapshot date's midnight (epoch seconds).
-    pub fn date(&self) -> Epoch {
-        self.date
+    /// The snapshot date's midnight (epoch seconds); `None` before the first.
+    pub fn date(&self) -> Option<Epoch> {
+        self.segments.date
     }
 
-    /// RFC 3339 `as_of`: the midnight after the snapshot date.
+    /// RFC 3339 `as_of`: the midnight after the snapshot date (empty before
+    /// the first snapshot).
     pub fn as_of(&self) -> &str {
-        &self.as_of
+        &self.segments.as_of
     }
 
     /// Number of subscribers.
     pub fn len(&self) -> usize {
-        self.subscribers.len()
+        self.segments.subscribers.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.subscribers.is_empty()
+        self.segments.subscribers.is_empty()
     }
 
     /// Number of tokens with a promotion.
@@ -124,7 +188,7 @@ impl Snapshot {
     }
 
     pub fn subscriber(&self, token: TokenKey) -> Option<SubscriberView<'_>> {
-        let entry = self.subscribers.get(&token)?;
+        let entry = self.segments.subscribers.get(&token)?;
         Some(SubscriberView {
             snapshot: self,
             entry,
@@ -266,13 +330,15 @@ impl SnapshotBuilder {
             list.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
         }
         Snapshot {
-            date: self.date,
-            as_of: format_rfc3339(self.date + DAY),
-            feature_names: self.feature_names.into_iter().map(Into::into).collect(),
-            segment_names,
-            subscribers,
-            promotions: self.promotions,
-            loyalty,
+            segments: Arc::new(SegmentTable {
+                date: Some(self.date),
+                as_of: format_rfc3339(self.date + DAY),
+                feature_names: self.feature_names.into_iter().map(Into::into).collect(),
+                segment_names,
+                subscribers,
+            }),
+            promotions: Arc::new(self.promotions),
+            loyalty: Arc::new(loyalty),
         }
     }
 }

@@ -20,6 +20,7 @@ use cdrflow_dataflows::token::Tokenizer;
 use serde_json::{json, Map, Value};
 
 use super::collect::consolidated;
+use crate::serve::PromotionRow;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write {path}: {source}")]
@@ -72,25 +73,49 @@ fn pick_fields(pick: &Pick, catalogue: &Catalogue) -> [String; 2] {
     }
 }
 
-/// The CSV fields of a promotion row.
-fn promotion_fields(
+/// The row of a promotion and its pick (SPEC §3): distances rounded half up
+/// to whole metres; `product_id` and `source` empty (`None`) when there is no
+/// basket to recommend from.
+pub fn promotion_row(
     (p, pick): &(Promotion, Pick),
     tokens: &Tokenizer,
     catalogue: &Catalogue,
-) -> [String; 11] {
-    let [product_id, source] = pick_fields(pick, catalogue);
-    [
-        date_string(p.date),
-        p.customer_id.clone(),
-        tokens.token(&p.msisdn),
-        p.record_id.to_string(),
-        p.start.to_string(),
-        p.cell_id.to_string(),
-        p.store_id.clone(),
-        round_half_up(p.haversine_m.0).to_string(),
-        round_half_up(p.drive_m.0).to_string(),
+) -> PromotionRow {
+    let [product_id, source] = pick_fields(pick, catalogue).map(|f| (!f.is_empty()).then_some(f));
+    PromotionRow {
+        date: p.date,
+        customer_id: p.customer_id.clone(),
+        subscriber_token: tokens.token(&p.msisdn),
+        record_id: p.record_id.to_string(),
+        start: p.start,
+        cell_id: p.cell_id.to_string(),
+        store_id: p.store_id.clone(),
+        haversine_m: round_half_up(p.haversine_m.0),
+        drive_m: round_half_up(p.drive_m.0),
         product_id,
         source,
+    }
+}
+
+/// The CSV fields of a promotion row.
+fn promotion_fields(
+    row: &(Promotion, Pick),
+    tokens: &Tokenizer,
+    catalogue: &Catalogue,
+) -> [String; 11] {
+    let r = promotion_row(row, tokens, catalogue);
+    [
+        date_string(r.date),
+        r.customer_id,
+        r.subscriber_token,
+        r.record_id,
+        r.start.to_string(),
+        r.cell_id,
+        r.store_id,
+        r.haversine_m.to_string(),
+        r.drive_m.to_string(),
+        r.product_id.unwrap_or_default(),
+        r.source.unwrap_or_default(),
     ]
 }
 
@@ -293,6 +318,7 @@ pub fn metrics_json(counts: &BTreeMap<String, i64>, promotions: usize) -> Value 
         ("rules", get("rules")),
         ("recommendations", get("recommendations")),
         ("snapshots", get("snapshots")),
+        ("watermark", get("watermark")),
     ] {
         obj.insert(k.into(), json!(v));
     }

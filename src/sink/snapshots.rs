@@ -15,12 +15,15 @@
 //!
 //! Delivery: each file is written to a temporary name and renamed, so a reader
 //! sees a whole snapshot file or none; a write error is kept and reported at
-//! the end of the run (the dataflow is not stopped mid-step).
+//! the end of the run (the dataflow is not stopped mid-step). With a live
+//! lookup service (`run --serve`), each written snapshot is also published to
+//! its [`Store`] (the same rows, so files and service agree).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use differential_dataflow::VecCollection;
 use timely::dataflow::channels::pact::Exchange;
@@ -36,6 +39,7 @@ use cdrflow_dataflows::time::date_string;
 use cdrflow_dataflows::token::Tokenizer;
 
 use super::files::{write_atomic, WriteError};
+use crate::serve::{FeatureValue, Store, SubscriberRow};
 
 const DAY: i64 = 86_400;
 
@@ -68,6 +72,7 @@ pub fn snapshots<'s>(
     out: PathBuf,
     tokens: Tokenizer,
     defs: Definitions,
+    live: Option<Arc<Store>>,
     probe: &ProbeHandle<Time>,
 ) -> SharedReport {
     let report: SharedReport = Rc::new(RefCell::new(SnapshotReport::default()));
@@ -120,9 +125,13 @@ pub fn snapshots<'s>(
                         }
                         let mut report = shared.borrow_mut();
                         if report.error.is_none() {
-                            match write_snapshot(&out, date, &current, &defs) {
+                            let rows = snapshot_rows(&current, date, &defs);
+                            match write_snapshot(&out, date, &rows) {
                                 Ok(()) => report.dates.push(date),
                                 Err(e) => report.error = Some(e),
+                            }
+                            if let Some(store) = &live {
+                                publish(store, date, &rows);
                             }
                         }
                         date += DAY;
@@ -154,45 +163,103 @@ fn apply(
     }
 }
 
-fn write_snapshot(
-    out: &Path,
+/// One feature's value, in the order of [`FEATURE_COLUMNS`].
+enum Feature {
+    Count(i128),
+    Share(f64),
+    Age(Option<i64>),
+}
+
+impl Feature {
+    fn csv(&self) -> String {
+        match self {
+            Feature::Count(n) => n.to_string(),
+            Feature::Share(x) => x.to_string(),
+            Feature::Age(a) => a.map(|a| a.to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// The value as `features.csv` reads back (an integer beyond i64 as a float).
+    fn value(&self) -> FeatureValue {
+        match *self {
+            Feature::Count(n) => i64::try_from(n)
+                .map(FeatureValue::Int)
+                .unwrap_or(FeatureValue::from_f64(n as f64)),
+            Feature::Share(x) => FeatureValue::from_f64(x),
+            Feature::Age(a) => a.map_or(FeatureValue::Null, FeatureValue::Int),
+        }
+    }
+}
+
+/// The features of a row, in column order.
+fn features(r: &SnapshotRow) -> [Feature; FEATURES.len()] {
+    [
+        Feature::Count(r.events.into()),
+        Feature::Count(r.voice_seconds),
+        Feature::Count(r.sms_count.into()),
+        Feature::Count(r.data_bytes),
+        Feature::Count(r.spend_cents),
+        Feature::Count(r.contacts.into()),
+        Feature::Share(r.share(r.night)),
+        Feature::Share(r.share(r.weekend)),
+        Feature::Share(r.share(r.roaming)),
+        Feature::Count(r.active_days.into()),
+        Feature::Age(r.age),
+    ]
+}
+
+/// The rows of a snapshot date, sorted by token.
+fn snapshot_rows<'a>(
+    current: &'a BTreeMap<Text, (String, FeatureRow)>,
     date: Epoch,
-    current: &BTreeMap<Text, (String, FeatureRow)>,
     defs: &Definitions,
-) -> Result<(), WriteError> {
-    let dir = out
-        .join("segments")
-        .join(format!("date={}", date_string(date)));
+) -> Vec<(&'a str, SnapshotRow)> {
     let mut rows: Vec<(&str, SnapshotRow)> = current
         .values()
         .map(|(token, row)| (token.as_str(), snapshot_row(row, date, defs)))
         .collect();
     rows.sort_by(|a, b| a.0.cmp(b.0));
+    rows
+}
+
+/// Publishes a snapshot date to the live lookup service.
+fn publish(store: &Store, date: Epoch, rows: &[(&str, SnapshotRow)]) {
+    let names = FEATURES.iter().map(|n| n.to_string()).collect();
+    let subscribers = rows.iter().map(|(token, r)| SubscriberRow {
+        token: token.to_string(),
+        segments: r.segments.clone(),
+        features: features(r).iter().map(Feature::value).collect(),
+    });
+    match store.current().with_subscribers(date, names, subscribers) {
+        Ok(snapshot) => store.publish(snapshot),
+        // Tokens come from the tokenizer, one per msisdn: this cannot happen.
+        Err(e) => eprintln!(
+            "cdrflow: the snapshot of {} is not served: {e}",
+            date_string(date)
+        ),
+    }
+}
+
+fn write_snapshot(out: &Path, date: Epoch, rows: &[(&str, SnapshotRow)]) -> Result<(), WriteError> {
+    let dir = out
+        .join("segments")
+        .join(format!("date={}", date_string(date)));
     write_atomic(&dir.join("features.csv"), |w| {
         let mut csv = csv::Writer::from_writer(w);
         csv.write_record(FEATURE_COLUMNS)?;
-        for (token, r) in &rows {
-            csv.write_record([
-                token.to_string(),
-                r.events.to_string(),
-                r.voice_seconds.to_string(),
-                r.sms_count.to_string(),
-                r.data_bytes.to_string(),
-                r.spend_cents.to_string(),
-                r.contacts.to_string(),
-                r.share(r.night).to_string(),
-                r.share(r.weekend).to_string(),
-                r.share(r.roaming).to_string(),
-                r.active_days.to_string(),
-                r.age.map(|a| a.to_string()).unwrap_or_default(),
-            ])?;
+        for (token, r) in rows {
+            csv.write_field(token)?;
+            for f in features(r) {
+                csv.write_field(f.csv())?;
+            }
+            csv.write_record(None::<&[u8]>)?;
         }
         csv.flush()
     })?;
     write_atomic(&dir.join("segments.csv"), |w| {
         let mut csv = csv::Writer::from_writer(w);
         csv.write_record(["subscriber_token", "segment"])?;
-        for (token, r) in &rows {
+        for (token, r) in rows {
             for s in &r.segments {
                 csv.write_record([token, s.as_str()])?;
             }
