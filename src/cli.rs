@@ -13,7 +13,8 @@ use cdrflow_dataflows::promotions::PromotionParams;
 use cdrflow_dataflows::segments::expr::Definitions;
 use cdrflow_dataflows::time::parse_duration;
 
-use crate::config::{ClusterConfig, LiveServe, RunConfig, ServeConfig};
+use crate::config::{ClusterConfig, KafkaSource, LiveServe, RunConfig, ServeConfig};
+use crate::kafka::{parse_option, KafkaSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -160,6 +161,15 @@ pub struct RunArgs {
     /// With --serve: CSV `bearer_token,role` of the callers.
     #[arg(long, value_name = "FILE", requires = "serve")]
     pub roles: Option<PathBuf>,
+    /// Kafka bootstrap servers (`host:port[,host:port…]`), for --cdr-topic.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub kafka_brokers: Option<String>,
+    /// Read the CDRs from every partition of this topic instead of DATA/cdrs.jsonl (partition p on worker p mod W).
+    #[arg(long, value_name = "TOPIC", requires = "kafka_brokers")]
+    pub cdr_topic: Option<String>,
+    /// A librdkafka setting for every Kafka client (SASL, TLS, client id, …); repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub kafka_option: Vec<String>,
     /// Bytes of cdrs.jsonl per block when workers split the file.
     #[arg(long, default_value_t = 4 << 20, hide = true)]
     pub block_size: u64,
@@ -201,6 +211,15 @@ impl TokenKeyArgs {
             ),
         })
     }
+}
+
+/// The Kafka client settings of `--kafka-brokers` and `--kafka-option`s.
+fn kafka_settings(brokers: &str, options: &[String]) -> anyhow::Result<KafkaSettings> {
+    let mut settings = KafkaSettings::new(brokers);
+    for o in options {
+        settings.options.push(parse_option(o)?);
+    }
+    Ok(settings)
 }
 
 fn duration(flag: &str, value: &str) -> anyhow::Result<i64> {
@@ -263,6 +282,13 @@ impl RunArgs {
                 .serve
                 .zip(self.roles)
                 .map(|(listen, roles)| LiveServe { listen, roles }),
+            kafka_source: match (&self.kafka_brokers, self.cdr_topic) {
+                (Some(brokers), Some(topic)) => Some(KafkaSource {
+                    settings: kafka_settings(brokers, &self.kafka_option)?,
+                    topic,
+                }),
+                _ => None,
+            },
         })
     }
 }

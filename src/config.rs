@@ -74,6 +74,15 @@ pub struct RunConfig {
     pub quiet: bool,
     /// `--serve ADDR --roles FILE`: the lookup service inside the run.
     pub serve: Option<LiveServe>,
+    /// `--kafka-brokers … --cdr-topic T`: CDRs from a topic, not `cdrs.jsonl`.
+    pub kafka_source: Option<KafkaSource>,
+}
+
+/// The CDR topic and how to reach it.
+#[derive(Clone, Debug)]
+pub struct KafkaSource {
+    pub settings: crate::kafka::KafkaSettings,
+    pub topic: String,
 }
 
 /// Where `run --serve` listens and who may call it.

@@ -10,12 +10,14 @@
 //! | `sink` | gathering outputs on worker 0 and writing the files |
 //! | `generate` | `cdrflow generate`: the synthetic dataset |
 //! | `serve` | `cdrflow serve`: the segment lookup service over HTTP |
+//! | `kafka` | Kafka client settings (every rdkafka `ClientConfig`), the upsert sink |
 
 pub use cdrflow_dataflows as dataflows;
 
 pub mod cli;
 pub mod config;
 pub mod generate;
+pub mod kafka;
 pub mod run;
 pub mod serve;
 pub mod sink;

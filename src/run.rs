@@ -37,6 +37,7 @@ use cdrflow_dataflows::route::{EmbeddedRouter, RoadGraph};
 use cdrflow_dataflows::segments::features::next_midnight;
 use cdrflow_dataflows::token::Tokenizer;
 
+use crate::config::KafkaSource;
 use crate::config::RunConfig;
 use crate::serve::live::{LiveServer, Publisher};
 use crate::serve::Store as SnapshotStore;
@@ -46,6 +47,7 @@ use crate::sink::snapshots::{snapshots, SharedReport};
 use crate::source::cdr_file::{
     finish_block, parse_block, BlockSummary, CdrFile, GzBlocks, Outcome, SOURCE_NAME,
 };
+use crate::source::kafka::{self as kafka_source, KafkaCdrs, PartitionProgress};
 use crate::source::tables::{self, Tables};
 
 /// What a finished run reports (from process 0).
@@ -71,7 +73,14 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
     // The purchase rows move into the dataflow (worker 0 feeds them): the
     // host keeps no copy of what can be the largest table.
     let purchases = Arc::new(Mutex::new(std::mem::take(&mut tables.purchases)));
-    let cdr_file = CdrFile::open(&cfg.data)?;
+    let cdr_input = match &cfg.kafka_source {
+        Some(k) => {
+            // Fail early, with the topic named, before the workers start.
+            kafka_source::partitions(&k.settings, &k.topic)?;
+            CdrInput::Kafka(k.clone())
+        }
+        None => CdrInput::File(CdrFile::open(&cfg.data)?),
+    };
     let nodes = tables
         .nodes
         .iter()
@@ -97,7 +106,7 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
                 &cfg,
                 &tables,
                 rows,
-                &cdr_file,
+                &cdr_input,
                 router.clone(),
                 store,
             )
@@ -127,8 +136,63 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
 /// An upsert stream of a keyed table: `(key, Some(row) | None, time)`.
 type UpsertInput<V> =
     InputHandle<Time, timely::container::CapacityContainerBuilder<Vec<(String, Option<V>, Time)>>>;
-/// Each worker's summary of a round: `(round, worker, summary, more blocks follow)`.
-type SummaryRecord = (u64, usize, BlockSummary, bool);
+/// Each worker's summary of a round: `(round, worker, summary, its Kafka
+/// partitions' progress, more input follows)`.
+type SummaryRecord = (u64, usize, BlockSummary, PartitionProgress, bool);
+
+/// Where the CDRs come from (shared by the workers).
+enum CdrInput {
+    File(CdrFile),
+    Kafka(KafkaSource),
+}
+
+/// A worker's CDR reader.
+enum CdrReader<'a> {
+    /// Blocks of the file: block `r·W + w` in round `r`; a gzip file is read
+    /// by worker 0 alone.
+    File {
+        file: &'a CdrFile,
+        blocks: u64,
+        gz: Option<GzBlocks>,
+    },
+    /// Partitions `p ≡ w (mod W)` of the topic.
+    Kafka(KafkaCdrs),
+}
+
+impl<'a> CdrReader<'a> {
+    fn open(
+        input: &'a CdrInput,
+        index: usize,
+        peers: usize,
+        cfg: &RunConfig,
+    ) -> anyhow::Result<Self> {
+        Ok(match input {
+            CdrInput::File(file) => CdrReader::File {
+                file,
+                blocks: file.blocks(cfg.block_size.max(1)),
+                gz: if file.gzip && index == 0 {
+                    Some(GzBlocks::open(file).context("opening cdrs.jsonl.gz")?)
+                } else {
+                    None
+                },
+            },
+            CdrInput::Kafka(k) => CdrReader::Kafka(KafkaCdrs::open(
+                &k.settings,
+                &k.topic,
+                index,
+                peers,
+                cfg.lateness,
+            )?),
+        })
+    }
+
+    fn file(&self) -> Option<&CdrFile> {
+        match self {
+            CdrReader::File { file, .. } => Some(file),
+            CdrReader::Kafka(_) => None,
+        }
+    }
+}
 type SummaryInput =
     InputHandle<Time, timely::container::CapacityContainerBuilder<Vec<SummaryRecord>>>;
 
@@ -291,7 +355,7 @@ fn run_worker(
     cfg: &RunConfig,
     tables: &Tables,
     purchases: &Mutex<Vec<PurchaseRow>>,
-    cdr_file: &CdrFile,
+    cdr_input: &CdrInput,
     router: SharedRouter,
     store: Option<Arc<SnapshotStore>>,
 ) -> anyhow::Result<Option<RunSummary>> {
@@ -371,12 +435,7 @@ fn run_worker(
     );
 
     let block_size = cfg.block_size.max(1);
-    let blocks = cdr_file.blocks(block_size);
-    let mut gz = if cdr_file.gzip && index == 0 {
-        Some(GzBlocks::open(cdr_file).context("opening cdrs.jsonl.gz")?)
-    } else {
-        None
-    };
+    let mut reader = CdrReader::open(cdr_input, index, peers, cfg)?;
     let mut lines_total = 0u64;
     let mut max_total: Option<Epoch> = None;
     let mut watermark: Time = 0;
@@ -384,52 +443,67 @@ fn run_worker(
 
     let mut progress = Progress::new();
     for round in 0u64.. {
-        // 1. Read and parse this worker's block of the round.
-        let bytes = if cdr_file.gzip {
-            match gz.as_mut() {
-                Some(gz) => gz
-                    .next_block(block_size)
-                    .with_context(|| format!("reading {}", cdr_file.path.display()))?,
-                None => None,
+        // 1. Read this worker's share of the round: a block of the file
+        // (parsed; lateness needs the other blocks' summaries), or Kafka
+        // messages (lateness decided per partition while reading).
+        let mut decided: Vec<Outcome> = Vec::new();
+        let (parsed, mine, partitions, more) = match &mut reader {
+            CdrReader::File { file, blocks, gz } => {
+                let bytes = if file.gzip {
+                    match gz.as_mut() {
+                        Some(gz) => gz
+                            .next_block(block_size)
+                            .with_context(|| format!("reading {}", file.path.display()))?,
+                        None => None,
+                    }
+                } else {
+                    let b = round * peers as u64 + index as u64;
+                    if b < *blocks {
+                        Some(
+                            file.read_block(b, block_size)
+                                .with_context(|| format!("reading {}", file.path.display()))?,
+                        )
+                    } else {
+                        None
+                    }
+                };
+                let parsed = bytes.map(parse_block);
+                let more = if file.gzip {
+                    gz.as_ref().is_some_and(|g| !g.is_done())
+                } else {
+                    (round + 1) * (peers as u64) < *blocks
+                };
+                let mine = parsed.as_ref().map(|p| p.summary).unwrap_or_default();
+                (parsed, mine, PartitionProgress::default(), more)
             }
-        } else {
-            let b = round * peers as u64 + index as u64;
-            if b < blocks {
-                Some(
-                    cdr_file
-                        .read_block(b, block_size)
-                        .with_context(|| format!("reading {}", cdr_file.path.display()))?,
-                )
-            } else {
-                None
+            CdrReader::Kafka(k) => {
+                let max_start = k.read_round(block_size, |o| decided.push(o))?;
+                let mine = BlockSummary {
+                    lines: decided.len() as u64,
+                    max_start,
+                };
+                (None, mine, k.progress(), !k.done())
             }
-        };
-        let parsed = bytes.map(parse_block);
-        let more = if cdr_file.gzip {
-            gz.as_ref().is_some_and(|g| !g.is_done())
-        } else {
-            (round + 1) * (peers as u64) < blocks
         };
 
         // 2. Swap summaries with every worker.
-        let mine = parsed.as_ref().map(|p| p.summary).unwrap_or_default();
-        summary_in.send((round, index, mine, more));
+        summary_in.send((round, index, mine, partitions, more));
         summary_in.advance_to(round + 1);
         worker.step_or_park_while(None, || summary_probe.less_than(&(round + 1)));
         if summaries.borrow().iter().filter(|s| s.0 == round).count() < peers {
             anyhow::bail!("round {round}: block summaries missing (worker {index})");
         }
         // A faster worker may already have sent its next round: keep those.
-        let mut round_sums: Vec<(usize, BlockSummary, bool)> = Vec::new();
-        summaries.borrow_mut().retain(|&(r, w, s, m)| {
+        let mut round_sums: Vec<(usize, BlockSummary, PartitionProgress, bool)> = Vec::new();
+        summaries.borrow_mut().retain(|&(r, w, s, p, m)| {
             if r == round {
-                round_sums.push((w, s, m));
+                round_sums.push((w, s, p, m));
             }
             r != round
         });
         round_sums.sort_by_key(|s| s.0);
         let (mut lines_before, mut max_before) = (lines_total, max_total);
-        for (w, s, _) in &round_sums {
+        for (w, s, _, _) in &round_sums {
             if *w < index {
                 lines_before += s.lines;
                 max_before = max_before.max(s.max_start);
@@ -437,17 +511,36 @@ fn run_worker(
             lines_total += s.lines;
             max_total = max_total.max(s.max_start);
         }
-        let any_more = round_sums.iter().any(|s| s.2);
+        let any_more = round_sums.iter().any(|s| s.3);
         if index == 0 && !cfg.quiet {
             progress.report(
                 lines_total,
                 (round + 1) * peers as u64 * block_size,
-                cdr_file,
+                reader.file(),
                 !any_more,
             );
         }
 
-        // 3. Lateness and line numbers, then into the dataflow.
+        // 3. Lateness and line numbers (file), then into the dataflow.
+        let mut accept = |outcome| {
+            *counts.entry("cdrs_read".into()).or_default() += 1;
+            match outcome {
+                Outcome::Valid(cdr, w) => {
+                    *counts.entry("cdrs_valid".into()).or_default() += 1;
+                    inputs.cdrs.update_at(cdr, time_of(w).max(watermark), 1);
+                }
+                Outcome::Dead(dead) => {
+                    *counts.entry("cdrs_dead_lettered".into()).or_default() += 1;
+                    if dead.reason == cdrflow_dataflows::model::Reason::Late {
+                        *counts.entry("cdrs_late".into()).or_default() += 1;
+                    }
+                    *counts
+                        .entry(format!("dead_letter_reasons/{}", dead.reason))
+                        .or_default() += 1;
+                    inputs.dead.update(dead, 1);
+                }
+            }
+        };
         if let Some(block) = parsed {
             finish_block(
                 block,
@@ -455,35 +548,24 @@ fn run_worker(
                 max_before,
                 cfg.lateness,
                 SOURCE_NAME,
-                |outcome| {
-                    *counts.entry("cdrs_read".into()).or_default() += 1;
-                    match outcome {
-                        Outcome::Valid(cdr, w) => {
-                            *counts.entry("cdrs_valid".into()).or_default() += 1;
-                            inputs.cdrs.update_at(cdr, time_of(w).max(watermark), 1);
-                        }
-                        Outcome::Dead(dead) => {
-                            *counts.entry("cdrs_dead_lettered".into()).or_default() += 1;
-                            if dead.reason == cdrflow_dataflows::model::Reason::Late {
-                                *counts.entry("cdrs_late".into()).or_default() += 1;
-                            }
-                            *counts
-                                .entry(format!("dead_letter_reasons/{}", dead.reason))
-                                .or_default() += 1;
-                            inputs.dead.update(dead, 1);
-                        }
-                    }
-                },
+                &mut accept,
             );
         }
+        decided.into_iter().for_each(accept);
         for (name, n) in std::mem::take(&mut counts) {
             inputs.counts.update(name, n);
         }
 
         // 4. Changes whose `at` the watermark has reached, then advance.
-        let next = max_total
-            .map_or(0, |m| time_of(m.saturating_sub(cfg.lateness)))
-            .max(watermark);
+        let next = match reader {
+            CdrReader::File { .. } => {
+                max_total.map_or(0, |m| time_of(m.saturating_sub(cfg.lateness)))
+            }
+            CdrReader::Kafka(_) => {
+                kafka_source::global_watermark(round_sums.iter().map(|s| s.2)).map_or(0, time_of)
+            }
+        }
+        .max(watermark);
         while let Some(u) = loyalty_changes.next_if(|u| u.2 <= next) {
             if let Some(p) = publisher.as_mut() {
                 p.loyalty_change(&u.0, u.1.as_ref());
@@ -608,23 +690,22 @@ impl Progress {
         }
     }
 
-    fn report(&mut self, lines: u64, bytes_done: u64, file: &CdrFile, last: bool) {
+    fn report(&mut self, lines: u64, bytes_done: u64, file: Option<&CdrFile>, last: bool) {
         if !last && self.last.elapsed().as_secs_f64() < 3.0 {
             return;
         }
         self.last = std::time::Instant::now();
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
-        let share = if file.gzip || file.len == 0 {
-            String::new()
-        } else {
-            format!(
+        let share = match file {
+            Some(file) if !file.gzip && file.len > 0 => format!(
                 " ({:.0}% of {})",
                 100.0 * (bytes_done.min(file.len) as f64) / file.len as f64,
                 file.path.display()
-            )
+            ),
+            _ => String::new(),
         };
         eprintln!(
-            "cdrflow: read {lines} CDR lines{share}, {:.2} M lines/s{}",
+            "cdrflow: read {lines} CDRs{share}, {:.2} M lines/s{}",
             lines as f64 / secs / 1e6,
             if last { ", input done" } else { "" }
         );

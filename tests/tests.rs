@@ -8,11 +8,13 @@
 //! | `accounting` | generate → run → the SPEC §2 identities and the planted counts |
 //! | `golden` | hand-computed fixtures under `datasets/*/expected` |
 //! | `mlxtend` | rules.csv equals mlxtend apriori + association_rules (when Python has mlxtend) |
+//! | `kafka_source` | CDRs from a topic (librdkafka's mock cluster): = the file run, identities, dead letters with partition/offset |
 //! | `serve` | the lookup service: status codes, exact bodies, `publish`, the real binary on a port |
 
 mod accounting;
 mod cli;
 mod golden;
+mod kafka_source;
 mod mlxtend;
 mod retention;
 mod serve;

@@ -87,7 +87,10 @@ impl fmt::Display for Reason {
 /// `kafka:TOPIC/PARTITION`; `line` is 1-based (CSV: the header is line 1).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct DeadLetter {
+    /// A dataset file (`cdrs.jsonl`, `roads/edges.csv`) or a Kafka partition
+    /// (`kafka:TOPIC/PARTITION`).
     pub source: String,
+    /// The 1-based line of a file; the message offset of a Kafka partition.
     pub line: u64,
     pub reason: Reason,
     pub raw: String,

@@ -258,13 +258,30 @@ pub fn write_recommendations(
     Ok(recs.len())
 }
 
-/// One line of `dead_letter.jsonl`, fields in the SPEC's order.
+/// One line of `dead_letter.jsonl`, fields in the SPEC's order: `line` for
+/// a file, `offset` for a Kafka partition (source `kafka:TOPIC/PARTITION`).
 #[derive(serde::Serialize)]
-struct DeadLine<'a> {
+pub struct DeadLine<'a> {
     source: &'a str,
-    line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
     reason: String,
     raw: &'a str,
+}
+
+impl<'a> DeadLine<'a> {
+    pub fn new(d: &'a DeadLetter) -> Self {
+        let kafka = d.source.starts_with("kafka:");
+        DeadLine {
+            source: &d.source,
+            line: (!kafka).then_some(d.line),
+            offset: kafka.then_some(d.line),
+            reason: d.reason.to_string(),
+            raw: &d.raw,
+        }
+    }
 }
 
 /// `dead_letter.jsonl`, sorted by source and line.
@@ -280,13 +297,7 @@ pub fn write_dead_letters(
     dead.sort();
     write_atomic(&out.join("dead_letter.jsonl"), |w| {
         for d in dead {
-            let line = DeadLine {
-                source: &d.source,
-                line: d.line,
-                reason: d.reason.to_string(),
-                raw: &d.raw,
-            };
-            serde_json::to_writer(&mut *w, &line)?;
+            serde_json::to_writer(&mut *w, &DeadLine::new(d))?;
             w.write_all(b"\n")?;
         }
         Ok(())
