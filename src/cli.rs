@@ -170,6 +170,12 @@ pub struct RunArgs {
     /// A librdkafka setting for every Kafka client (SASL, TLS, client id, …); repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     pub kafka_option: Vec<String>,
+    /// Keep running: read lines appended to cdrs.jsonl and the change files (or new messages of --cdr-topic) until SIGINT or SIGTERM, then finish cleanly.
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: how often promotions.csv, rules.csv, recommendations.csv, dead_letter.jsonl and metrics.json are rewritten.
+    #[arg(long, default_value = "1s")]
+    pub flush_interval: String,
     /// Bytes of cdrs.jsonl per block when workers split the file.
     #[arg(long, default_value_t = 4 << 20, hide = true)]
     pub block_size: u64,
@@ -282,6 +288,10 @@ impl RunArgs {
                 .serve
                 .zip(self.roles)
                 .map(|(listen, roles)| LiveServe { listen, roles }),
+            follow: self.follow,
+            flush_interval: std::time::Duration::from_secs(
+                duration("flush-interval", &self.flush_interval)?.max(0) as u64,
+            ),
             kafka_source: match (&self.kafka_brokers, self.cdr_topic) {
                 (Some(brokers), Some(topic)) => Some(KafkaSource {
                     settings: kafka_settings(brokers, &self.kafka_option)?,

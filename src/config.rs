@@ -76,6 +76,10 @@ pub struct RunConfig {
     pub serve: Option<LiveServe>,
     /// `--kafka-brokers … --cdr-topic T`: CDRs from a topic, not `cdrs.jsonl`.
     pub kafka_source: Option<KafkaSource>,
+    /// `--follow`: keep reading appended input until SIGINT/SIGTERM.
+    pub follow: bool,
+    /// How often a live run rewrites its view files and metrics.
+    pub flush_interval: std::time::Duration,
 }
 
 /// The CDR topic and how to reach it.

@@ -16,7 +16,9 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
 use differential_dataflow::input::Input;
@@ -26,26 +28,29 @@ use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
 
-use cdrflow_dataflows::basket::{Pick, PurchaseRow, Recommendation, Rule, WeatherRow};
+use cdrflow_dataflows::basket::{PurchaseRow, WeatherRow};
 use cdrflow_dataflows::drive_cache::SharedRouter;
 use cdrflow_dataflows::model::{
-    time_of, Cdr, Change, DeadLetter, Epoch, Loyalty, Store, Subscriber, Time, Tower,
+    time_of, Cdr, DeadLetter, Epoch, Loyalty, Store, Subscriber, Time, Tower,
 };
 use cdrflow_dataflows::pipeline::{pipeline, PipelineInputs, PipelineParams};
-use cdrflow_dataflows::promotions::Promotion;
 use cdrflow_dataflows::route::{EmbeddedRouter, RoadGraph};
 use cdrflow_dataflows::segments::features::next_midnight;
 use cdrflow_dataflows::token::Tokenizer;
 
+mod changes;
+
+use self::changes::{collapse, PendingChanges};
 use crate::config::KafkaSource;
 use crate::config::RunConfig;
 use crate::serve::live::{LiveServer, Publisher};
 use crate::serve::Store as SnapshotStore;
-use crate::sink::collect::{gather, gather_counts, Counts, Updates};
+use crate::sink::collect::{gather, gather_counts, Counts};
 use crate::sink::files;
+use crate::sink::outputs::{GatheredOutputs, OutputViews};
 use crate::sink::snapshots::{snapshots, SharedReport};
 use crate::source::cdr_file::{
-    finish_block, parse_block, BlockSummary, CdrFile, GzBlocks, Outcome, SOURCE_NAME,
+    finish_block, parse_block, BlockSummary, CdrFile, GzBlocks, Outcome, Tail, SOURCE_NAME,
 };
 use crate::source::kafka::{self as kafka_source, KafkaCdrs, PartitionProgress};
 use crate::source::tables::{self, Tables};
@@ -79,8 +84,33 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
             kafka_source::partitions(&k.settings, &k.topic)?;
             CdrInput::Kafka(k.clone())
         }
-        None => CdrInput::File(CdrFile::open(&cfg.data)?),
+        None => {
+            let file = CdrFile::open(&cfg.data)?;
+            if cfg.follow && file.gzip {
+                anyhow::bail!(
+                    "--follow reads a growing cdrs.jsonl; {} is gzip",
+                    file.path.display()
+                );
+            }
+            if cfg.follow {
+                let path = file.path.clone();
+                CdrInput::File(
+                    file.complete_lines()
+                        .with_context(|| format!("reading {}", path.display()))?,
+                )
+            } else {
+                CdrInput::File(file)
+            }
+        }
     };
+    // SIGINT/SIGTERM end a live run cleanly: the input ends where it is.
+    let stop = Arc::new(AtomicBool::new(false));
+    if cfg.follow {
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, stop.clone())
+                .context("listening for SIGINT/SIGTERM")?;
+        }
+    }
     let nodes = tables
         .nodes
         .iter()
@@ -109,6 +139,7 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
                 &cdr_input,
                 router.clone(),
                 store,
+                &stop,
             )
         }
     })
@@ -120,7 +151,7 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
             summary = s;
         }
     }
-    if let Some(server) = server {
+    if let Some(server) = server.filter(|_| !cfg.follow) {
         if !cfg.quiet {
             eprintln!(
                 "cdrflow: {} promotions; outputs in {}",
@@ -137,8 +168,8 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
 type UpsertInput<V> =
     InputHandle<Time, timely::container::CapacityContainerBuilder<Vec<(String, Option<V>, Time)>>>;
 /// Each worker's summary of a round: `(round, worker, summary, its Kafka
-/// partitions' progress, more input follows)`.
-type SummaryRecord = (u64, usize, BlockSummary, PartitionProgress, bool);
+/// partitions' progress, (more input follows, stop was asked))`.
+type SummaryRecord = (u64, usize, BlockSummary, PartitionProgress, (bool, bool));
 
 /// Where the CDRs come from (shared by the workers).
 enum CdrInput {
@@ -149,11 +180,12 @@ enum CdrInput {
 /// A worker's CDR reader.
 enum CdrReader<'a> {
     /// Blocks of the file: block `r·W + w` in round `r`; a gzip file is read
-    /// by worker 0 alone.
+    /// by worker 0 alone, and so are the lines appended (`--follow`).
     File {
         file: &'a CdrFile,
         blocks: u64,
         gz: Option<GzBlocks>,
+        tail: Option<Tail>,
     },
     /// Partitions `p ≡ w (mod W)` of the topic.
     Kafka(KafkaCdrs),
@@ -175,6 +207,7 @@ impl<'a> CdrReader<'a> {
                 } else {
                     None
                 },
+                tail: (cfg.follow && index == 0).then(|| Tail::new(file)),
             },
             CdrInput::Kafka(k) => CdrReader::Kafka(KafkaCdrs::open(
                 &k.settings,
@@ -182,6 +215,7 @@ impl<'a> CdrReader<'a> {
                 index,
                 peers,
                 cfg.lateness,
+                cfg.follow,
             )?),
         })
     }
@@ -234,13 +268,13 @@ impl Inputs {
     }
 }
 
+/// How long a caught-up live run waits for appended input between rounds.
+const FOLLOW_POLL: Duration = Duration::from_millis(100);
+
 /// Outputs gathered on worker 0.
 struct Gathered {
-    promotions: Updates<(Promotion, Pick)>,
-    rules: Updates<Rule>,
-    recommendations: Updates<Recommendation>,
+    outputs: GatheredOutputs,
     snapshots: SharedReport,
-    dead: Updates<DeadLetter>,
     counts: Counts,
 }
 
@@ -288,11 +322,13 @@ fn build(
         );
         let counts = counts.concat(out.counts);
         let gathered = Gathered {
-            promotions: gather(out.promotions, "Promotions", &probe),
-            rules: gather(out.rules, "Rules", &probe),
-            recommendations: gather(out.recommendations, "Recommendations", &probe),
+            outputs: GatheredOutputs {
+                promotions: gather(out.promotions, "Promotions", &probe),
+                rules: gather(out.rules, "Rules", &probe),
+                recommendations: gather(out.recommendations, "Recommendations", &probe),
+                dead: gather(dead, "DeadLetters", &probe),
+            },
             snapshots,
-            dead: gather(dead, "DeadLetters", &probe),
             counts: gather_counts(counts, &probe),
         };
         let inputs = Inputs {
@@ -328,28 +364,6 @@ fn build_summaries(worker: &mut Worker) -> (SummaryInput, ProbeHandle<Time>, Sum
     (input, probe, seen)
 }
 
-/// Upserts of a keyed table; among several for one key at one time the last wins
-/// (file order), which `arrange_from_upsert` would not guarantee by itself.
-fn collapse<V: Clone>(
-    changes: impl IntoIterator<Item = (String, Option<V>, Time)>,
-) -> Vec<(String, Option<V>, Time)> {
-    let mut last: BTreeMap<(Time, String), Option<V>> = BTreeMap::new();
-    for (k, v, t) in changes {
-        last.insert((t, k), v);
-    }
-    last.into_iter().map(|((t, k), v)| (k, v, t)).collect()
-}
-
-fn change_updates<V: Clone>(changes: &[Change<String, V>]) -> Vec<(String, Option<V>, Time)> {
-    changes
-        .iter()
-        .map(|c| match c {
-            Change::Upsert { at, key, value } => (key.clone(), Some(value.clone()), time_of(*at)),
-            Change::Delete { at, key } => (key.clone(), None, time_of(*at)),
-        })
-        .collect()
-}
-
 fn run_worker(
     worker: &mut Worker,
     cfg: &RunConfig,
@@ -358,6 +372,7 @@ fn run_worker(
     cdr_input: &CdrInput,
     router: SharedRouter,
     store: Option<Arc<SnapshotStore>>,
+    stop: &AtomicBool,
 ) -> anyhow::Result<Option<RunSummary>> {
     let index = worker.index();
     let peers = worker.peers();
@@ -366,7 +381,17 @@ fn run_worker(
     // lookup service (the segments come from the snapshot sink).
     let mut publisher = store
         .filter(|_| index == 0)
-        .map(|store| Publisher::new(store, &cfg.token_key, &tables.loyalty));
+        .map(|store| Publisher::new(store, &tables.loyalty));
+    // Worker 0 (of process 0) folds the gathered outputs and writes the files.
+    let mut views = if index == 0 {
+        Some(OutputViews::create(
+            &cfg.out,
+            Tokenizer::new(&cfg.token_key),
+        )?)
+    } else {
+        None
+    };
+    let mut last_flush = std::time::Instant::now();
     let (mut summary_in, summary_probe, summaries) = build_summaries(worker);
 
     // Worker 0 owns the tables: static rows at time 0, changes later. The
@@ -376,8 +401,7 @@ fn run_worker(
             &mut *purchases.lock().expect("purchases lock"),
         ));
     }
-    let mut loyalty_changes = Vec::new();
-    let mut store_changes = Vec::new();
+    let mut pending = (index == 0).then(|| PendingChanges::new(tables, cfg.follow));
     if index == 0 {
         for t in &tables.towers {
             inputs.towers.update_at(t.clone(), 0, 1);
@@ -426,13 +450,7 @@ fn run_worker(
                 .counts
                 .update_at(format!("csv_dead_lettered_by_reason/{}", d.reason), 0, 1);
         }
-        loyalty_changes = collapse(change_updates(&tables.loyalty_changes));
-        store_changes = collapse(change_updates(&tables.store_changes));
     }
-    let (mut loyalty_changes, mut store_changes) = (
-        loyalty_changes.into_iter().peekable(),
-        store_changes.into_iter().peekable(),
-    );
 
     let block_size = cfg.block_size.max(1);
     let mut reader = CdrReader::open(cdr_input, index, peers, cfg)?;
@@ -448,7 +466,12 @@ fn run_worker(
         // messages (lateness decided per partition while reading).
         let mut decided: Vec<Outcome> = Vec::new();
         let (parsed, mine, partitions, more) = match &mut reader {
-            CdrReader::File { file, blocks, gz } => {
+            CdrReader::File {
+                file,
+                blocks,
+                gz,
+                tail,
+            } => {
                 let bytes = if file.gzip {
                     match gz.as_mut() {
                         Some(gz) => gz
@@ -463,12 +486,23 @@ fn run_worker(
                             file.read_block(b, block_size)
                                 .with_context(|| format!("reading {}", file.path.display()))?,
                         )
+                    } else if round * (peers as u64) >= *blocks {
+                        // Every worker is past the blocks: worker 0 reads
+                        // what was appended (--follow), so lines keep their order.
+                        match tail.as_mut() {
+                            Some(t) => t
+                                .next_block(block_size)
+                                .with_context(|| format!("reading {}", file.path.display()))?,
+                            None => None,
+                        }
                     } else {
                         None
                     }
                 };
                 let parsed = bytes.map(parse_block);
-                let more = if file.gzip {
+                let more = if cfg.follow {
+                    true
+                } else if file.gzip {
                     gz.as_ref().is_some_and(|g| !g.is_done())
                 } else {
                     (round + 1) * (peers as u64) < *blocks
@@ -487,14 +521,16 @@ fn run_worker(
         };
 
         // 2. Swap summaries with every worker.
-        summary_in.send((round, index, mine, partitions, more));
+        let stopping = stop.load(Ordering::Relaxed);
+        summary_in.send((round, index, mine, partitions, (more, stopping)));
         summary_in.advance_to(round + 1);
         worker.step_or_park_while(None, || summary_probe.less_than(&(round + 1)));
         if summaries.borrow().iter().filter(|s| s.0 == round).count() < peers {
             anyhow::bail!("round {round}: block summaries missing (worker {index})");
         }
         // A faster worker may already have sent its next round: keep those.
-        let mut round_sums: Vec<(usize, BlockSummary, PartitionProgress, bool)> = Vec::new();
+        let mut round_sums: Vec<(usize, BlockSummary, PartitionProgress, (bool, bool))> =
+            Vec::new();
         summaries.borrow_mut().retain(|&(r, w, s, p, m)| {
             if r == round {
                 round_sums.push((w, s, p, m));
@@ -511,7 +547,9 @@ fn run_worker(
             lines_total += s.lines;
             max_total = max_total.max(s.max_start);
         }
-        let any_more = round_sums.iter().any(|s| s.3);
+        // A stop asked of any worker (SIGINT/SIGTERM) ends the input for all.
+        let any_more = round_sums.iter().any(|s| s.3 .0) && !round_sums.iter().any(|s| s.3 .1);
+        let idle = round_sums.iter().all(|s| s.1.lines == 0);
         if index == 0 && !cfg.quiet {
             progress.report(
                 lines_total,
@@ -552,6 +590,17 @@ fn run_worker(
             );
         }
         decided.into_iter().for_each(accept);
+        if let Some(pending) = pending.as_mut() {
+            for dead in pending.poll().context("reading the change files")? {
+                *counts
+                    .entry(format!("csv_dead_lettered/{}", dead.source))
+                    .or_default() += 1;
+                *counts
+                    .entry(format!("csv_dead_lettered_by_reason/{}", dead.reason))
+                    .or_default() += 1;
+                inputs.dead.update(dead, 1);
+            }
+        }
         for (name, n) in std::mem::take(&mut counts) {
             inputs.counts.update(name, n);
         }
@@ -566,33 +615,45 @@ fn run_worker(
             }
         }
         .max(watermark);
-        while let Some(u) = loyalty_changes.next_if(|u| u.2 <= next) {
-            if let Some(p) = publisher.as_mut() {
-                p.loyalty_change(&u.0, u.1.as_ref());
+        if let Some(pending) = pending.as_mut() {
+            for u in pending.ready_loyalty(next, watermark) {
+                if let Some(p) = publisher.as_mut() {
+                    p.loyalty_change(&u.0, u.1.as_ref());
+                }
+                inputs.loyalty.send(u);
             }
-            inputs.loyalty.send((u.0, u.1, u.2.max(watermark)));
-        }
-        while let Some(u) = store_changes.next_if(|u| u.2 <= next) {
-            inputs.stores.send((u.0, u.1, u.2.max(watermark)));
+            for u in pending.ready_stores(next, watermark) {
+                inputs.stores.send(u);
+            }
         }
         let previous = watermark;
         watermark = next;
         inputs.advance_to(watermark);
         // Let the dataflow catch up to the previous round, so memory stays bounded.
         worker.step_or_park_while(None, || probe.less_than(&previous));
-        if let Some(p) = publisher.as_mut() {
-            let upto = probe
+        if let Some(views) = views.as_mut() {
+            // Fold what the dataflow has completed into the views.
+            let completed = probe
                 .with_frontier(|f| f.first().copied())
                 .and_then(|t| t.checked_sub(1));
-            p.publish(
-                &gathered.promotions.borrow(),
-                upto,
-                &tables.catalogue,
-                false,
-            );
+            if let Some(upto) = completed.map(|c| c.min(watermark)) {
+                views.advance(&gathered.outputs, upto, &tables.catalogue)?;
+            }
+            if cfg.follow && last_flush.elapsed() >= cfg.flush_interval {
+                last_flush = std::time::Instant::now();
+                write_views(views, tables, &gathered, watermark)?;
+            }
+            if let Some(p) = publisher.as_mut() {
+                p.publish(views, &tables.catalogue, false);
+            }
         }
         if !any_more {
             break;
+        }
+        if idle {
+            // Nothing new anywhere (a live run caught up): wait a little for
+            // appended input instead of spinning.
+            worker.step_or_park(Some(FOLLOW_POLL));
         }
     }
     // The input has ended at `watermark`: the outputs are the view at that
@@ -605,18 +666,15 @@ fn run_worker(
     inputs.advance_to(end);
     summary_in.advance_to(u64::MAX);
     worker.step_or_park_while(None, || probe.less_than(&end));
-    if let Some(p) = publisher.as_mut() {
-        p.publish(
-            &gathered.promotions.borrow(),
-            Some(watermark),
-            &tables.catalogue,
-            true,
-        );
-    }
-    let result = if index == 0 {
-        write_outputs(cfg, tables, &gathered, watermark).map(Some)
-    } else {
-        Ok(None)
+    let result = match views.as_mut() {
+        Some(views) => {
+            views.advance(&gathered.outputs, watermark, &tables.catalogue)?;
+            if let Some(p) = publisher.as_mut() {
+                p.publish(views, &tables.catalogue, true);
+            }
+            write_views(views, tables, &gathered, watermark).map(Some)
+        }
+        None => Ok(None),
     };
     // Every worker reached `end`; what is left are retractions scheduled for
     // later event time. Drop the dataflows rather than compute them.
@@ -628,28 +686,14 @@ fn run_worker(
     result
 }
 
-/// Writes every output file (worker 0) from the updates up to `watermark`.
-fn write_outputs(
-    cfg: &RunConfig,
+/// Rewrites the view files and `metrics.json` (worker 0) at `watermark`.
+fn write_views(
+    views: &OutputViews,
     tables: &Tables,
     gathered: &Gathered,
     watermark: Time,
 ) -> anyhow::Result<RunSummary> {
-    let tokens = Tokenizer::new(&cfg.token_key);
-    let out = &cfg.out;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut promos = gathered.promotions.borrow().clone();
-    promos.retain(|(_, t, _)| *t <= watermark);
-    let catalogue = &tables.catalogue;
-    let promotions = files::write_promotions(out, &promos, &tokens, catalogue)?;
-    files::write_promotion_changes(out, &promos, &tokens, catalogue)?;
-    files::write_rules(out, &upto(&gathered.rules.borrow(), watermark), catalogue)?;
-    files::write_recommendations(
-        out,
-        &upto(&gathered.recommendations.borrow(), watermark),
-        catalogue,
-    )?;
-    files::write_dead_letters(out, &gathered.dead.borrow())?;
+    let promotions = views.write_views(&tables.catalogue)?;
     let report = gathered.snapshots.borrow();
     if let Some(e) = &report.error {
         anyhow::bail!("writing the segment snapshots: {e}");
@@ -658,20 +702,11 @@ fn write_outputs(
     counts.insert("snapshots".into(), report.dates.len() as i64);
     counts.insert("watermark".into(), watermark as i64);
     let metrics = files::metrics_json(&counts, promotions);
-    files::write_metrics(out, &metrics)?;
+    files::write_metrics(views.out(), &metrics)?;
     Ok(RunSummary {
         metrics,
         promotions,
     })
-}
-
-/// The updates at or before `watermark`.
-fn upto<D: Clone>(updates: &[(D, Time, isize)], watermark: Time) -> Vec<(D, Time, isize)> {
-    updates
-        .iter()
-        .filter(|(_, t, _)| *t <= watermark)
-        .cloned()
-        .collect()
 }
 
 /// A plain progress line on stderr every few seconds (worker 0), and a last one

@@ -3,8 +3,11 @@
 //! | module | owns |
 //! |---|---|
 //! | `collect` | the dataflow side: every output's updates gathered on worker 0 |
-//! | `files` | the output directory: promotions, change stream, dead letters, metrics |
+//! | `files` | the output files' formats: promotions, rules, recommendations, dead letters, metrics |
+//! | `outputs` | the views on worker 0 (updates folded at the completed time), the change stream, rewriting the files |
+//! | `snapshots` | the dated segment snapshots, published to a live lookup service too |
 
 pub mod collect;
 pub mod files;
+pub mod outputs;
 pub mod snapshots;

@@ -19,14 +19,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cdrflow_dataflows::basket::{Catalogue, Pick};
-use cdrflow_dataflows::model::{Loyalty, Time};
-use cdrflow_dataflows::promotions::Promotion;
+use cdrflow_dataflows::basket::Catalogue;
+use cdrflow_dataflows::model::Loyalty;
 use cdrflow_dataflows::token::Tokenizer;
 
 use super::{serve_on, Roles, ServeError, Service, Snapshot, Store};
-use crate::sink::collect::consolidated;
-use crate::sink::files::promotion_row;
+use crate::sink::outputs::OutputViews;
 
 /// A lookup service started beside a run.
 pub struct LiveServer {
@@ -108,12 +106,11 @@ impl LiveServer {
 /// changes applied so far.
 pub struct Publisher {
     store: Arc<Store>,
-    tokens: Tokenizer,
     /// Loyalty customers by customer_id, as the dataflow sees them now.
     loyalty: BTreeMap<String, Loyalty>,
     loyalty_dirty: bool,
-    /// The promotion updates and completed time last published.
-    promotions_seen: Option<(usize, Option<Time>)>,
+    /// The version of the promotions view last published.
+    promotions_seen: Option<u64>,
     last: Option<Instant>,
 }
 
@@ -123,10 +120,9 @@ const REPUBLISH: Duration = Duration::from_secs(1);
 impl Publisher {
     /// A publisher to `store`; `loyalty` is `loyalty.csv` in file order (a
     /// repeated customer_id: the last row wins, as in the dataflow).
-    pub fn new(store: Arc<Store>, token_key: &[u8], loyalty: &[Loyalty]) -> Publisher {
+    pub fn new(store: Arc<Store>, loyalty: &[Loyalty]) -> Publisher {
         Publisher {
             store,
-            tokens: Tokenizer::new(token_key),
             loyalty: loyalty
                 .iter()
                 .map(|l| (l.customer_id.clone(), l.clone()))
@@ -146,16 +142,9 @@ impl Publisher {
         self.loyalty_dirty = true;
     }
 
-    /// Publishes what changed: the loyalty table, and the promotions view of
-    /// the updates at times `≤ upto` (the times the dataflow has completed).
+    /// Publishes what changed: the loyalty table, and the promotions view.
     /// Unless `now`, at most once per second.
-    pub fn publish(
-        &mut self,
-        promotions: &[((Promotion, Pick), Time, isize)],
-        upto: Option<Time>,
-        catalogue: &Catalogue,
-        now: bool,
-    ) {
+    pub fn publish(&mut self, views: &OutputViews, catalogue: &Catalogue, now: bool) {
         if !now && self.last.is_some_and(|t| t.elapsed() < REPUBLISH) {
             return;
         }
@@ -171,19 +160,10 @@ impl Publisher {
             self.loyalty_dirty = false;
             changed = true;
         }
-        let seen = Some((promotions.len(), upto));
+        let seen = Some(views.promotions_version());
         if seen != self.promotions_seen {
             self.promotions_seen = seen;
-            let complete: Vec<_> = promotions
-                .iter()
-                .filter(|(_, t, _)| upto.is_some_and(|u| *t <= u))
-                .cloned()
-                .collect();
-            let rows = consolidated(&complete)
-                .into_iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(row, _)| promotion_row(&row, &self.tokens, catalogue));
-            match snapshot.with_promotions(rows) {
+            match snapshot.with_promotions(views.promotion_rows(catalogue)) {
                 Ok(s) => snapshot = s,
                 Err(e) => eprintln!("cdrflow: the promotions view is not served: {e}"),
             }

@@ -98,24 +98,19 @@ pub fn promotion_row(
 }
 
 /// The CSV fields of a promotion row.
-fn promotion_fields(
-    row: &(Promotion, Pick),
-    tokens: &Tokenizer,
-    catalogue: &Catalogue,
-) -> [String; 11] {
-    let r = promotion_row(row, tokens, catalogue);
+pub fn promotion_fields(r: &PromotionRow) -> [String; 11] {
     [
         date_string(r.date),
-        r.customer_id,
-        r.subscriber_token,
-        r.record_id,
+        r.customer_id.clone(),
+        r.subscriber_token.clone(),
+        r.record_id.clone(),
         r.start.to_string(),
-        r.cell_id,
-        r.store_id,
+        r.cell_id.clone(),
+        r.store_id.clone(),
         r.haversine_m.to_string(),
         r.drive_m.to_string(),
-        r.product_id.unwrap_or_default(),
-        r.source.unwrap_or_default(),
+        r.product_id.clone().unwrap_or_default(),
+        r.source.clone().unwrap_or_default(),
     ]
 }
 
@@ -133,49 +128,13 @@ pub fn write_promotions(
         csv.write_record(PROMOTION_COLUMNS)?;
         for (row, n) in &rows {
             for _ in 0..(*n).max(0) {
-                csv.write_record(promotion_fields(row, tokens, catalogue))?;
+                csv.write_record(promotion_fields(&promotion_row(row, tokens, catalogue)))?;
                 count += 1;
             }
         }
         csv.flush()
     })?;
     Ok(count)
-}
-
-/// A promotion row with the time of its change.
-type TimedRow = (Time, (Promotion, Pick));
-
-/// `promotions.changes.jsonl`: every change of the view, in time order, as
-/// `{"time":T,"diff":±1,<row>}` where `time` is the event-time watermark at
-/// which the change happened. Replaying the lines up to a time gives the view
-/// at that time.
-pub fn write_promotion_changes(
-    out: &Path,
-    updates: &[((Promotion, Pick), Time, isize)],
-    tokens: &Tokenizer,
-    catalogue: &Catalogue,
-) -> Result<(), WriteError> {
-    let mut changes: Vec<(TimedRow, isize)> = consolidated(
-        &updates
-            .iter()
-            .map(|(p, t, r)| ((*t, p.clone()), *t, *r))
-            .collect::<Vec<_>>(),
-    );
-    changes.sort_by(|a, b| (a.0 .0, a.1 > 0, &a.0 .1).cmp(&(b.0 .0, b.1 > 0, &b.0 .1)));
-    write_atomic(&out.join("promotions.changes.jsonl"), |w| {
-        for ((time, row), diff) in &changes {
-            let fields = promotion_fields(row, tokens, catalogue);
-            let mut obj = Map::new();
-            obj.insert("time".into(), json!(time));
-            obj.insert("diff".into(), json!(diff));
-            for (name, value) in PROMOTION_COLUMNS.iter().zip(fields) {
-                obj.insert((*name).into(), Value::String(value));
-            }
-            serde_json::to_writer(&mut *w, &Value::Object(obj))?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
-    })
 }
 
 /// `rules.csv`: `context,antecedent,consequent,support,confidence,lift`,

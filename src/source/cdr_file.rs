@@ -92,6 +92,69 @@ impl CdrFile {
     }
 }
 
+impl CdrFile {
+    /// The file up to its last newline: with `--follow` a last line without
+    /// one may still be being written, so the tail reads it once complete.
+    pub fn complete_lines(mut self) -> std::io::Result<Self> {
+        let mut file = File::open(&self.path)?;
+        let mut end = self.len;
+        let mut chunk = vec![0u8; 64 * 1024];
+        while end > 0 {
+            let begin = end.saturating_sub(chunk.len() as u64);
+            let n = (end - begin) as usize;
+            file.seek(SeekFrom::Start(begin))?;
+            file.read_exact(&mut chunk[..n])?;
+            if let Some(i) = memchr::memrchr(b'\n', &chunk[..n]) {
+                self.len = begin + i as u64 + 1;
+                return Ok(self);
+            }
+            end = begin;
+        }
+        self.len = 0;
+        Ok(self)
+    }
+}
+
+/// The lines appended to a plain CDR file after `offset` (`--follow`),
+/// whole lines only.
+pub struct Tail {
+    path: PathBuf,
+    offset: u64,
+}
+
+impl Tail {
+    pub fn new(file: &CdrFile) -> Tail {
+        Tail {
+            path: file.path.clone(),
+            offset: file.len,
+        }
+    }
+
+    /// About `max` bytes of complete lines appended since the last call
+    /// (more if one line is longer), or `None` when nothing complete is new.
+    pub fn next_block(&mut self, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+        let mut file = File::open(&self.path)?;
+        if file.metadata()?.len() <= self.offset {
+            return Ok(None);
+        }
+        file.seek(SeekFrom::Start(self.offset))?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut buf = Vec::new();
+        (&mut reader).take(max).read_to_end(&mut buf)?;
+        if !buf.ends_with(b"\n") {
+            reader.read_until(b'\n', &mut buf)?;
+        }
+        match memchr::memrchr(b'\n', &buf) {
+            Some(i) => {
+                buf.truncate(i + 1);
+                self.offset += buf.len() as u64;
+                Ok(Some(buf))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
 /// Sequential reader of a gzip CDR file: blocks of whole lines.
 pub struct GzBlocks {
     reader: Box<dyn BufRead + Send>,

@@ -7,7 +7,6 @@
 //! Changes come back sorted by `at`, file order kept among equal `at` (a stable
 //! sort), which is the order the SPEC applies them in.
 
-use std::io::BufRead;
 use std::path::Path;
 
 use cdrflow_dataflows::model::{Change, DeadLetter, Reason};
@@ -25,31 +24,78 @@ pub fn read_changes<V>(
     columns: &[&str],
     convert: impl for<'a> Fn(&dyn Fn(usize) -> &'a str) -> Result<V, Reason>,
 ) -> std::io::Result<Changes<V>> {
-    let path = dir.join(rel);
-    let mut changes = Vec::new();
-    let mut dead = Vec::new();
-    if !path.exists() {
-        return Ok((changes, dead));
-    }
-    let reader = std::io::BufReader::new(std::fs::File::open(&path)?);
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let line = line?;
-        let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+    let mut tail = ChangeTail::new(dir, rel);
+    tail.read(columns, convert, false)
+}
+
+/// A change file read as it grows (`--follow`): where the last read stopped.
+#[derive(Clone, Debug)]
+pub struct ChangeTail {
+    path: std::path::PathBuf,
+    rel: String,
+    /// Bytes and lines read so far.
+    offset: u64,
+    lines: u64,
+}
+
+impl ChangeTail {
+    /// A reader of `dir/rel` from its start.
+    pub fn new(dir: &Path, rel: &str) -> Self {
+        ChangeTail {
+            path: dir.join(rel),
+            rel: rel.into(),
+            offset: 0,
+            lines: 0,
         }
-        match parse_change(line, columns, &convert) {
-            Ok(c) => changes.push(c),
-            Err(reason) => dead.push(DeadLetter {
-                source: rel.to_string(),
-                line: i as u64 + 1,
-                reason,
-                raw: String::from_utf8_lossy(line).into_owned(),
-            }),
-        }
     }
-    changes.sort_by_key(|c: &Change<String, V>| c.at());
-    Ok((changes, dead))
+
+    /// Reads the lines after the last read (sorted by `at`, file order
+    /// among equals). With `complete_only`, a last line without its newline
+    /// is left for the next read (a writer may be in the middle of it).
+    pub fn read<V>(
+        &mut self,
+        columns: &[&str],
+        convert: impl for<'a> Fn(&dyn Fn(usize) -> &'a str) -> Result<V, Reason>,
+        complete_only: bool,
+    ) -> std::io::Result<Changes<V>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut changes = Vec::new();
+        let mut dead = Vec::new();
+        let mut file = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((changes, dead)),
+            Err(e) => return Err(e),
+        };
+        file.seek(SeekFrom::Start(self.offset))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let mut rest: &[u8] = &bytes;
+        while !rest.is_empty() {
+            let (line, next) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None if complete_only => break,
+                None => (rest, &rest[rest.len()..]),
+            };
+            self.offset += (rest.len() - next.len()) as u64;
+            self.lines += 1;
+            rest = next;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match parse_change(line, columns, &convert) {
+                Ok(c) => changes.push(c),
+                Err(reason) => dead.push(DeadLetter {
+                    source: self.rel.clone(),
+                    line: self.lines,
+                    reason,
+                    raw: String::from_utf8_lossy(line).into_owned(),
+                }),
+            }
+        }
+        changes.sort_by_key(|c: &Change<String, V>| c.at());
+        Ok((changes, dead))
+    }
 }
 
 fn parse_change<V>(

@@ -126,6 +126,8 @@ struct Part {
     max_start: Option<Epoch>,
     /// When the partition last delivered a message (or was assigned).
     heard: Instant,
+    /// Whether it delivered a message in the last round.
+    fresh: bool,
 }
 
 impl Part {
@@ -201,6 +203,9 @@ pub struct KafkaCdrs {
     consumer: BaseConsumer,
     parts: Vec<Part>,
     lateness: i64,
+    /// `--follow`: no end offset; a partition caught up does not hold the
+    /// global watermark back.
+    follow: bool,
 }
 
 impl KafkaCdrs {
@@ -212,6 +217,7 @@ impl KafkaCdrs {
         index: usize,
         peers: usize,
         lateness: i64,
+        follow: bool,
     ) -> Result<KafkaCdrs, KafkaSourceError> {
         let consumer = consumer(settings)?;
         let ids = topic_partitions(&consumer, settings, topic)?;
@@ -236,9 +242,10 @@ impl KafkaCdrs {
                 id,
                 source: format!("kafka:{topic}/{id}"),
                 next: low,
-                end: high,
+                end: if follow { i64::MAX } else { high },
                 max_start: None,
                 heard: Instant::now(),
+                fresh: true,
             });
         }
         consumer
@@ -254,6 +261,7 @@ impl KafkaCdrs {
             consumer,
             parts,
             lateness,
+            follow,
         })
     }
 
@@ -272,8 +280,15 @@ impl KafkaCdrs {
     ) -> Result<Option<Epoch>, KafkaSourceError> {
         let mut bytes = 0u64;
         let mut max_start = None;
+        for part in &mut self.parts {
+            part.fresh = false;
+        }
         while bytes < budget && !self.done() {
             let Some(message) = self.consumer.poll(Duration::from_millis(100)) else {
+                if self.follow {
+                    // Caught up: the round ends; the next one polls again.
+                    break;
+                }
                 self.check_stalls()?;
                 continue;
             };
@@ -292,6 +307,7 @@ impl KafkaCdrs {
             }
             part.next = offset + 1;
             part.heard = Instant::now();
+            part.fresh = true;
             let payload = message.payload();
             bytes += payload.map_or(0, |p| p.len() as u64) + 1;
             let text = payload.map(|p| {
@@ -335,7 +351,7 @@ impl KafkaCdrs {
         let open: Vec<Option<Epoch>> = self
             .parts
             .iter()
-            .filter(|p| !p.done())
+            .filter(|p| !p.done() && !(self.follow && self.caught_up(p)))
             .map(watermark)
             .collect();
         let low = if open.is_empty() {
@@ -349,6 +365,12 @@ impl KafkaCdrs {
             low,
             high: self.parts.iter().filter_map(watermark).max(),
         }
+    }
+
+    /// Whether a partition looks caught up (`--follow`): it delivered
+    /// nothing in the last round.
+    fn caught_up(&self, part: &Part) -> bool {
+        !part.fresh
     }
 
     /// A partition below its end offset that has been silent too long is an

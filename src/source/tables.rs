@@ -10,6 +10,7 @@ use cdrflow_dataflows::model::{
     Change, DeadLetter, Epoch, Loyalty, Point, Reason, Store, Subscriber, Text, Tower,
 };
 
+use super::changes::{ChangeTail, Changes};
 use super::csv_table::{field, read_csv, Row, SourceError, Table};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -60,6 +61,9 @@ pub struct Tables {
     pub edges: Vec<RoadEdge>,
     pub loyalty_changes: Vec<Change<String, Loyalty>>,
     pub store_changes: Vec<Change<String, Store>>,
+    /// Where the change files were read to (a `--follow` run reads on).
+    pub loyalty_tail: Option<ChangeTail>,
+    pub store_tail: Option<ChangeTail>,
     /// Rejected rows of every file, in file order.
     pub dead: Vec<DeadLetter>,
     /// Rejected rows per file (dataset path → count), every file listed.
@@ -317,38 +321,60 @@ pub fn load(dir: &Path) -> Result<Tables, SourceError> {
     t.dead.extend(edges.dead);
     t.check_edges(edges.rows, raws);
 
+    let mut tail = ChangeTail::new(dir, "loyalty_changes.jsonl");
     let (changes, dead) =
-        super::changes::read_changes(dir, "loyalty_changes.jsonl", &LOYALTY_COLUMNS, loyalty_row)
-            .map_err(|source| SourceError::Io {
+        read_loyalty_changes(&mut tail, false).map_err(|source| SourceError::Io {
             path: dir.join("loyalty_changes.jsonl"),
             source,
         })?;
     t.loyalty_changes = changes;
+    t.loyalty_tail = Some(tail);
     *t.dead_per_file
         .entry("loyalty_changes.jsonl".into())
         .or_default() += dead.len() as u64;
     t.dead.extend(dead);
 
+    let mut tail = ChangeTail::new(dir, "stores_changes.jsonl");
     let (changes, dead) =
-        super::changes::read_changes(dir, "stores_changes.jsonl", &STORE_COLUMNS, |get| {
-            Ok(Store {
-                store_id: field::required(get(0), "store_id")?.into(),
-                name: field::required(get(1), "name")?.into(),
-                at: Point::new(field::lat(get(2), "lat")?, field::lon(get(3), "lon")?),
-                region: field::required(get(4), "region")?.into(),
-            })
-        })
-        .map_err(|source| SourceError::Io {
+        read_store_changes(&mut tail, false).map_err(|source| SourceError::Io {
             path: dir.join("stores_changes.jsonl"),
             source,
         })?;
     t.store_changes = changes;
+    t.store_tail = Some(tail);
     *t.dead_per_file
         .entry("stores_changes.jsonl".into())
         .or_default() += dead.len() as u64;
     t.dead.extend(dead);
 
     Ok(t)
+}
+
+/// The next lines of `loyalty_changes.jsonl` (see [`ChangeTail::read`]).
+pub fn read_loyalty_changes(
+    tail: &mut ChangeTail,
+    complete_only: bool,
+) -> std::io::Result<Changes<Loyalty>> {
+    tail.read(&LOYALTY_COLUMNS, loyalty_row, complete_only)
+}
+
+/// The next lines of `stores_changes.jsonl` (see [`ChangeTail::read`]).
+pub fn read_store_changes(
+    tail: &mut ChangeTail,
+    complete_only: bool,
+) -> std::io::Result<Changes<Store>> {
+    tail.read(
+        &STORE_COLUMNS,
+        |get| {
+            Ok(Store {
+                store_id: field::required(get(0), "store_id")?.into(),
+                name: field::required(get(1), "name")?.into(),
+                at: Point::new(field::lat(get(2), "lat")?, field::lon(get(3), "lon")?),
+                region: field::required(get(4), "region")?.into(),
+            })
+        },
+        complete_only,
+    )
 }
 
 fn first_of_key(seen: &mut BTreeSet<String>, key: &str, column: &str) -> Result<(), Reason> {

@@ -1,0 +1,201 @@
+//! The output views on worker 0: what the gathered updates add up to at the
+//! last completed time, and the files written from them.
+//!
+//! ```text
+//! gathered updates (collect) ─advance(upto)─▶ promotions.changes.jsonl (appended, time order)
+//!                                          └▶ views: promotions, rules, recommendations, dead letters
+//! views ─write_views─▶ promotions.csv, rules.csv, recommendations.csv, dead_letter.jsonl (atomic)
+//! ```
+//!
+//! [`OutputViews::advance`] takes the updates at times `≤ upto` out of the
+//! gathered lists and folds them into the views, so worker 0 holds each
+//! output once (its current rows) instead of its whole history. A batch run
+//! advances once, to its final watermark; a `--follow` run every flush
+//! interval, to the time the dataflow has completed. Either way the files
+//! hold the same bytes for the same input.
+//!
+//! Delivery: `promotions.changes.jsonl` is appended and flushed per advance
+//! (a reader may see the lines of an advance before the view files follow);
+//! the view files are replaced whole (temporary file + rename).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+
+use cdrflow_dataflows::basket::{Catalogue, Pick, Recommendation, Rule};
+use cdrflow_dataflows::model::{DeadLetter, Time};
+use cdrflow_dataflows::promotions::Promotion;
+use cdrflow_dataflows::token::Tokenizer;
+
+use super::collect::Updates;
+use super::files::{self, promotion_row, WriteError, PROMOTION_COLUMNS};
+use crate::serve::PromotionRow;
+
+/// A promotion with the basket pick it carries.
+pub type PromotionPick = (Promotion, Pick);
+
+/// The rows of an output and their multiplicities.
+type View<D> = BTreeMap<D, isize>;
+
+/// The gathered updates of every file output (see [`super::collect`]).
+pub struct GatheredOutputs {
+    pub promotions: Updates<PromotionPick>,
+    pub rules: Updates<Rule>,
+    pub recommendations: Updates<Recommendation>,
+    pub dead: Updates<DeadLetter>,
+}
+
+pub struct OutputViews {
+    out: PathBuf,
+    tokens: Tokenizer,
+    changes: BufWriter<File>,
+    promotions: View<PromotionPick>,
+    rules: View<Rule>,
+    recommendations: View<Recommendation>,
+    dead: View<DeadLetter>,
+    version: u64,
+}
+
+fn err(path: &Path) -> impl Fn(std::io::Error) -> WriteError + '_ {
+    move |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl OutputViews {
+    /// Creates `out` and starts an empty `promotions.changes.jsonl` there.
+    pub fn create(out: &Path, tokens: Tokenizer) -> Result<OutputViews, WriteError> {
+        std::fs::create_dir_all(out).map_err(err(out))?;
+        let path = out.join("promotions.changes.jsonl");
+        let changes = BufWriter::new(File::create(&path).map_err(err(&path))?);
+        Ok(OutputViews {
+            out: out.to_path_buf(),
+            tokens,
+            changes,
+            promotions: View::new(),
+            rules: View::new(),
+            recommendations: View::new(),
+            dead: View::new(),
+            version: 0,
+        })
+    }
+
+    /// Takes the updates at times `≤ upto` out of `gathered`: appends the
+    /// promotion changes to `promotions.changes.jsonl` in time order and
+    /// folds everything into the views.
+    pub fn advance(
+        &mut self,
+        gathered: &GatheredOutputs,
+        upto: Time,
+        catalogue: &Catalogue,
+    ) -> Result<(), WriteError> {
+        let promotions = take(&gathered.promotions, upto);
+        let path = self.out.join("promotions.changes.jsonl");
+        write_changes(&mut self.changes, &promotions, &self.tokens, catalogue)
+            .map_err(err(&path))?;
+        if !promotions.is_empty() {
+            self.version += 1;
+        }
+        fold(&mut self.promotions, promotions);
+        fold(&mut self.rules, take(&gathered.rules, upto));
+        fold(
+            &mut self.recommendations,
+            take(&gathered.recommendations, upto),
+        );
+        fold(&mut self.dead, take(&gathered.dead, upto));
+        Ok(())
+    }
+
+    /// Rewrites the view files; returns the number of promotions.
+    pub fn write_views(&self, catalogue: &Catalogue) -> Result<usize, WriteError> {
+        let out = &self.out;
+        let promotions =
+            files::write_promotions(out, &rows(&self.promotions), &self.tokens, catalogue)?;
+        files::write_rules(out, &rows(&self.rules), catalogue)?;
+        files::write_recommendations(out, &rows(&self.recommendations), catalogue)?;
+        files::write_dead_letters(out, &rows(&self.dead))?;
+        Ok(promotions)
+    }
+
+    /// The output directory.
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
+    /// Counts the advances that changed the promotions view.
+    pub fn promotions_version(&self) -> u64 {
+        self.version
+    }
+
+    /// The current promotion rows (for the lookup service).
+    pub fn promotion_rows<'a>(
+        &'a self,
+        catalogue: &'a Catalogue,
+    ) -> impl Iterator<Item = PromotionRow> + 'a {
+        self.promotions
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(move |(p, _)| promotion_row(p, &self.tokens, catalogue))
+    }
+}
+
+/// Removes and returns the updates at times `≤ upto`.
+fn take<D: Clone>(updates: &Updates<D>, upto: Time) -> Vec<(D, Time, isize)> {
+    let mut taken = Vec::new();
+    updates.borrow_mut().retain(|u| {
+        if u.1 <= upto {
+            taken.push(u.clone());
+        }
+        u.1 > upto
+    });
+    taken
+}
+
+fn fold<D: Ord>(view: &mut View<D>, updates: Vec<(D, Time, isize)>) {
+    for (d, _, r) in updates {
+        let n = view.entry(d).or_default();
+        *n += r;
+    }
+    view.retain(|_, n| *n != 0);
+}
+
+/// A view as updates (all at time 0), what the file writers take.
+fn rows<D: Clone>(view: &View<D>) -> Vec<(D, Time, isize)> {
+    view.iter().map(|(d, n)| (d.clone(), 0, *n)).collect()
+}
+
+/// Appends the changes of the view as `{"time":T,"diff":±1,<row>}` lines:
+/// consolidated per (time, row), sorted by time, retractions first, then row.
+/// `time` is the event-time watermark at which the change happened; replaying
+/// the lines up to a time gives the view at that time.
+fn write_changes(
+    w: &mut impl Write,
+    updates: &[(PromotionPick, Time, isize)],
+    tokens: &Tokenizer,
+    catalogue: &Catalogue,
+) -> std::io::Result<()> {
+    let mut changes: BTreeMap<(Time, &PromotionPick), isize> = BTreeMap::new();
+    for (p, t, r) in updates {
+        *changes.entry((*t, p)).or_default() += r;
+    }
+    let mut changes: Vec<((Time, &PromotionPick), isize)> =
+        changes.into_iter().filter(|(_, n)| *n != 0).collect();
+    changes.sort_by(|a, b| (a.0 .0, a.1 > 0, a.0 .1).cmp(&(b.0 .0, b.1 > 0, b.0 .1)));
+    for ((time, row), diff) in changes {
+        let r = promotion_row(row, tokens, catalogue);
+        let fields = files::promotion_fields(&r);
+        let mut obj = Map::new();
+        obj.insert("time".into(), json!(time));
+        obj.insert("diff".into(), json!(diff));
+        for (name, value) in PROMOTION_COLUMNS.iter().zip(fields) {
+            obj.insert((*name).into(), Value::String(value));
+        }
+        serde_json::to_writer(&mut *w, &Value::Object(obj))?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()
+}
