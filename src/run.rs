@@ -138,8 +138,7 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
                 rows,
                 &cdr_input,
                 router.clone(),
-                store,
-                &stop,
+                Live { store, stop: &stop },
             )
         }
     })
@@ -268,6 +267,13 @@ impl Inputs {
     }
 }
 
+/// What ties a worker to the live side of the run: the lookup service's
+/// store (process 0 with `--serve`) and the stop flag (SIGINT/SIGTERM).
+struct Live<'a> {
+    store: Option<Arc<SnapshotStore>>,
+    stop: &'a AtomicBool,
+}
+
 /// How long a caught-up live run waits for appended input between rounds.
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
@@ -371,9 +377,9 @@ fn run_worker(
     purchases: &Mutex<Vec<PurchaseRow>>,
     cdr_input: &CdrInput,
     router: SharedRouter,
-    store: Option<Arc<SnapshotStore>>,
-    stop: &AtomicBool,
+    live: Live<'_>,
 ) -> anyhow::Result<Option<RunSummary>> {
+    let Live { store, stop } = live;
     let index = worker.index();
     let peers = worker.peers();
     let (mut inputs, probe, gathered) = build(worker, cfg, router, store.clone());
@@ -457,6 +463,9 @@ fn run_worker(
     let mut lines_total = 0u64;
     let mut max_total: Option<Epoch> = None;
     let mut watermark: Time = 0;
+    // The earliest time still open for input: the watermark, or just past it
+    // once a caught-up live run has closed the watermark's time.
+    let mut floor: Time = 0;
     let mut counts: BTreeMap<String, isize> = BTreeMap::new();
 
     let mut progress = Progress::new();
@@ -565,7 +574,7 @@ fn run_worker(
             match outcome {
                 Outcome::Valid(cdr, w) => {
                     *counts.entry("cdrs_valid".into()).or_default() += 1;
-                    inputs.cdrs.update_at(cdr, time_of(w).max(watermark), 1);
+                    inputs.cdrs.update_at(cdr, time_of(w).max(floor), 1);
                 }
                 Outcome::Dead(dead) => {
                     *counts.entry("cdrs_dead_lettered".into()).or_default() += 1;
@@ -616,19 +625,20 @@ fn run_worker(
         }
         .max(watermark);
         if let Some(pending) = pending.as_mut() {
-            for u in pending.ready_loyalty(next, watermark) {
+            for u in pending.ready_loyalty(next, floor) {
                 if let Some(p) = publisher.as_mut() {
                     p.loyalty_change(&u.0, u.1.as_ref());
                 }
                 inputs.loyalty.send(u);
             }
-            for u in pending.ready_stores(next, watermark) {
+            for u in pending.ready_stores(next, floor) {
                 inputs.stores.send(u);
             }
         }
-        let previous = watermark;
+        let previous = floor;
         watermark = next;
-        inputs.advance_to(watermark);
+        floor = floor.max(watermark);
+        inputs.advance_to(floor);
         // Let the dataflow catch up to the previous round, so memory stays bounded.
         worker.step_or_park_while(None, || probe.less_than(&previous));
         if let Some(views) = views.as_mut() {
@@ -650,9 +660,12 @@ fn run_worker(
         if !any_more {
             break;
         }
-        if idle {
-            // Nothing new anywhere (a live run caught up): wait a little for
-            // appended input instead of spinning.
+        if idle && cfg.follow {
+            // Nothing new anywhere (a live run caught up): close the
+            // watermark's time, so what arrived at it shows in the outputs,
+            // and wait a little for appended input instead of spinning.
+            floor = watermark + 1;
+            inputs.advance_to(floor);
             worker.step_or_park(Some(FOLLOW_POLL));
         }
     }

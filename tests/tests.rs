@@ -6,6 +6,7 @@
 //! | `cli` | refusals: missing files/columns, no token key, bad flags — clear message, non-zero exit |
 //! | `workers` | same bytes for `-w 1`, `-w 2` and two processes |
 //! | `accounting` | generate → run → the SPEC §2 identities and the planted counts |
+//! | `follow` | `run --follow`: appended CDRs and changes reach every output; SIGTERM ends it; equal to the batch run |
 //! | `golden` | hand-computed fixtures under `datasets/*/expected` |
 //! | `mlxtend` | rules.csv equals mlxtend apriori + association_rules (when Python has mlxtend) |
 //! | `kafka_source` | CDRs from a topic (librdkafka's mock cluster): = the file run, identities, dead letters with partition/offset |
@@ -13,6 +14,7 @@
 
 mod accounting;
 mod cli;
+mod follow;
 mod golden;
 mod kafka_source;
 mod mlxtend;

@@ -351,7 +351,7 @@ impl KafkaCdrs {
         let open: Vec<Option<Epoch>> = self
             .parts
             .iter()
-            .filter(|p| !p.done() && !(self.follow && self.caught_up(p)))
+            .filter(|p| !(p.done() || self.follow && self.caught_up(p)))
             .map(watermark)
             .collect();
         let low = if open.is_empty() {
