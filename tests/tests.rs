@@ -9,6 +9,7 @@
 //! | `follow` | `run --follow`: appended CDRs and changes reach every output; SIGTERM ends it; equal to the batch run |
 //! | `golden` | hand-computed fixtures under `datasets/*/expected` |
 //! | `mlxtend` | rules.csv equals mlxtend apriori + association_rules (when Python has mlxtend) |
+//! | `kafka` | the upsert sink on librdkafka's mock cluster: table, partitions, outages, exactly once |
 //! | `kafka_source` | CDRs from a topic (librdkafka's mock cluster): = the file run, identities, dead letters with partition/offset |
 //! | `serve` | the lookup service: status codes, exact bodies, `publish`, the real binary on a port |
 
@@ -16,6 +17,7 @@ mod accounting;
 mod cli;
 mod follow;
 mod golden;
+mod kafka;
 mod kafka_source;
 mod mlxtend;
 mod retention;

@@ -111,8 +111,13 @@ impl KafkaSettings {
 
     fn base(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
+        // Reconnect backoff capped at 1 s (librdkafka: 10 s; the Java client:
+        // 1 s): a broker that returns is used again within a second, and
+        // message timeouts, which librdkafka checks between reconnect
+        // attempts, fire at most about a second late.
         c.set("bootstrap.servers", &self.brokers)
-            .set("client.id", "cdrflow");
+            .set("client.id", "cdrflow")
+            .set("reconnect.backoff.max.ms", "1000");
         c
     }
 
