@@ -13,7 +13,7 @@ use cdrflow_dataflows::promotions::PromotionParams;
 use cdrflow_dataflows::segments::expr::Definitions;
 use cdrflow_dataflows::time::parse_duration;
 
-use crate::config::{ClusterConfig, KafkaSource, LiveServe, RunConfig, ServeConfig};
+use crate::config::{ClusterConfig, KafkaSink, KafkaSource, LiveServe, RunConfig, ServeConfig};
 use crate::kafka::{parse_option, KafkaSettings};
 
 #[derive(Debug, Parser)]
@@ -170,6 +170,15 @@ pub struct RunArgs {
     /// A librdkafka setting for every Kafka client (SASL, TLS, client id, …); repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     pub kafka_option: Vec<String>,
+    /// Also write every output to an upsert topic PREFIX.promotions, .recommendations, .rules, .segments, .dead_letter, .metrics (needs --kafka-brokers).
+    #[arg(long, value_name = "PREFIX", requires = "kafka_brokers")]
+    pub sink_topic_prefix: Option<String>,
+    /// How long a Kafka broker may be unreachable before the run fails with the undelivered count.
+    #[arg(long, default_value = "5m")]
+    pub sink_timeout: String,
+    /// Headers (dataflow time, sequence) on every message, so a restarted run writes only what the killed one did not.
+    #[arg(long, requires = "sink_topic_prefix")]
+    pub sink_exactly_once: bool,
     /// Keep running: read lines appended to cdrs.jsonl and the change files (or new messages of --cdr-topic) until SIGINT or SIGTERM, then finish cleanly.
     #[arg(long)]
     pub follow: bool,
@@ -288,6 +297,17 @@ impl RunArgs {
                 .serve
                 .zip(self.roles)
                 .map(|(listen, roles)| LiveServe { listen, roles }),
+            kafka_sink: match (&self.kafka_brokers, &self.sink_topic_prefix) {
+                (Some(brokers), Some(prefix)) => Some(KafkaSink {
+                    settings: kafka_settings(brokers, &self.kafka_option)?,
+                    prefix: prefix.clone(),
+                    timeout: std::time::Duration::from_secs(
+                        duration("sink-timeout", &self.sink_timeout)?.max(1) as u64,
+                    ),
+                    exactly_once: self.sink_exactly_once,
+                }),
+                _ => None,
+            },
             follow: self.follow,
             flush_interval: std::time::Duration::from_secs(
                 duration("flush-interval", &self.flush_interval)?.max(0) as u64,

@@ -76,6 +76,8 @@ pub struct RunConfig {
     pub serve: Option<LiveServe>,
     /// `--kafka-brokers … --cdr-topic T`: CDRs from a topic, not `cdrs.jsonl`.
     pub kafka_source: Option<KafkaSource>,
+    /// `--sink-topic-prefix P`: every output also as an upsert topic.
+    pub kafka_sink: Option<KafkaSink>,
     /// `--follow`: keep reading appended input until SIGINT/SIGTERM.
     pub follow: bool,
     /// How often a live run rewrites its view files and metrics.
@@ -87,6 +89,17 @@ pub struct RunConfig {
 pub struct KafkaSource {
     pub settings: crate::kafka::KafkaSettings,
     pub topic: String,
+}
+
+/// The output topics and their delivery settings.
+#[derive(Clone, Debug)]
+pub struct KafkaSink {
+    pub settings: crate::kafka::KafkaSettings,
+    pub prefix: String,
+    /// How long a broker may be away before the run fails.
+    pub timeout: std::time::Duration,
+    /// `--sink-exactly-once`: resume after a restart without duplicates.
+    pub exactly_once: bool,
 }
 
 /// Where `run --serve` listens and who may call it.

@@ -47,8 +47,9 @@ use crate::serve::live::{LiveServer, Publisher};
 use crate::serve::Store as SnapshotStore;
 use crate::sink::collect::{gather, gather_counts, Counts};
 use crate::sink::files;
+use crate::sink::kafka::{KafkaOutputs, SegmentMessages};
 use crate::sink::outputs::{GatheredOutputs, OutputViews};
-use crate::sink::snapshots::{snapshots, SharedReport};
+use crate::sink::snapshots::{snapshots, SharedReport, SnapshotTargets};
 use crate::source::cdr_file::{
     finish_block, parse_block, BlockSummary, CdrFile, GzBlocks, Outcome, Tail, SOURCE_NAME,
 };
@@ -281,6 +282,8 @@ const FOLLOW_POLL: Duration = Duration::from_millis(100);
 struct Gathered {
     outputs: GatheredOutputs,
     snapshots: SharedReport,
+    /// The snapshot rows for the segments topic (with `--sink-topic-prefix`).
+    segment_messages: Option<SegmentMessages>,
     counts: Counts,
 }
 
@@ -317,13 +320,18 @@ fn build(
             subscribers,
         };
         let out = pipeline(inputs, router, &params);
+        let segment_messages: Option<SegmentMessages> =
+            cfg.kafka_sink.as_ref().map(|_| Default::default());
         let snapshots = snapshots(
             out.features,
             out.cdr_days,
-            cfg.out.clone(),
-            Tokenizer::new(&cfg.token_key),
-            cfg.segments.clone(),
-            store,
+            SnapshotTargets {
+                out: cfg.out.clone(),
+                tokens: Tokenizer::new(&cfg.token_key),
+                defs: cfg.segments.clone(),
+                live: store,
+                kafka: segment_messages.clone(),
+            },
             &probe,
         );
         let counts = counts.concat(out.counts);
@@ -335,6 +343,7 @@ fn build(
                 dead: gather(dead, "DeadLetters", &probe),
             },
             snapshots,
+            segment_messages,
             counts: gather_counts(counts, &probe),
         };
         let inputs = Inputs {
@@ -390,10 +399,14 @@ fn run_worker(
         .map(|store| Publisher::new(store, &tables.loyalty));
     // Worker 0 (of process 0) folds the gathered outputs and writes the files.
     let mut views = if index == 0 {
-        Some(OutputViews::create(
-            &cfg.out,
-            Tokenizer::new(&cfg.token_key),
-        )?)
+        let views = OutputViews::create(&cfg.out, Tokenizer::new(&cfg.token_key))?;
+        Some(match (&cfg.kafka_sink, &gathered.segment_messages) {
+            (Some(k), Some(segments)) => views.with_kafka(
+                KafkaOutputs::connect(&k.settings, &k.prefix, k.timeout, k.exactly_once)?,
+                segments.clone(),
+            ),
+            _ => views,
+        })
     } else {
         None
     };
@@ -651,7 +664,7 @@ fn run_worker(
             }
             if cfg.follow && last_flush.elapsed() >= cfg.flush_interval {
                 last_flush = std::time::Instant::now();
-                write_views(views, tables, &gathered, watermark)?;
+                write_views(views, tables, &gathered, watermark, false)?;
             }
             if let Some(p) = publisher.as_mut() {
                 p.publish(views, &tables.catalogue, false);
@@ -685,7 +698,7 @@ fn run_worker(
             if let Some(p) = publisher.as_mut() {
                 p.publish(views, &tables.catalogue, true);
             }
-            write_views(views, tables, &gathered, watermark).map(Some)
+            write_views(views, tables, &gathered, watermark, true).map(Some)
         }
         None => Ok(None),
     };
@@ -700,11 +713,14 @@ fn run_worker(
 }
 
 /// Rewrites the view files and `metrics.json` (worker 0) at `watermark`.
+/// With Kafka sinks, every message is acknowledged before `metrics.json` is
+/// written (`last`: the producer is closed too).
 fn write_views(
-    views: &OutputViews,
+    views: &mut OutputViews,
     tables: &Tables,
     gathered: &Gathered,
     watermark: Time,
+    last: bool,
 ) -> anyhow::Result<RunSummary> {
     let promotions = views.write_views(&tables.catalogue)?;
     let report = gathered.snapshots.borrow();
@@ -715,6 +731,7 @@ fn write_views(
     counts.insert("snapshots".into(), report.dates.len() as i64);
     counts.insert("watermark".into(), watermark as i64);
     let metrics = files::metrics_json(&counts, promotions);
+    views.deliver(&metrics, last)?;
     files::write_metrics(views.out(), &metrics)?;
     Ok(RunSummary {
         metrics,

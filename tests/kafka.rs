@@ -15,12 +15,12 @@ const LONG: Duration = Duration::from_secs(30);
 
 /// One message read back.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Read {
-    partition: i32,
-    key: String,
-    value: Option<String>,
+pub struct Read {
+    pub partition: i32,
+    pub key: String,
+    pub value: Option<String>,
     /// (cdrflow-time, cdrflow-seq), when present.
-    at: Option<(u64, u64)>,
+    pub at: Option<(u64, u64)>,
 }
 
 /// Deterministic script: `times` timestamps, each changing a pseudo-random
@@ -71,7 +71,7 @@ fn table(batches: &[Vec<Change>]) -> BTreeMap<String, String> {
     t
 }
 
-fn compact(read: &[Read]) -> BTreeMap<String, String> {
+pub fn compact(read: &[Read]) -> BTreeMap<String, String> {
     let mut t = BTreeMap::new();
     for r in read {
         match &r.value {
@@ -83,7 +83,7 @@ fn compact(read: &[Read]) -> BTreeMap<String, String> {
 }
 
 /// Every message of `topic`, by partition then offset.
-fn read_all(settings: &KafkaSettings, topic: &str) -> Vec<Read> {
+pub fn read_all(settings: &KafkaSettings, topic: &str) -> Vec<Read> {
     let consumer: BaseConsumer = settings.consumer_config().create().unwrap();
     let metadata = consumer.fetch_metadata(Some(topic), LONG).unwrap();
     let partitions = metadata.topics()[0].partitions().len() as i32;
@@ -123,7 +123,7 @@ fn read_all(settings: &KafkaSettings, topic: &str) -> Vec<Read> {
 
 /// Per partition, the `(time, seq)` headers run 0, 1, 2, … within each time,
 /// times increase, and each appears once: nothing lost, duplicated or reordered.
-fn assert_numbered(read: &[Read]) {
+pub fn assert_numbered(read: &[Read]) {
     let mut last: BTreeMap<i32, (u64, u64)> = BTreeMap::new();
     for r in read {
         let (time, seq) = r.at.expect("exactly-once headers");

@@ -10,6 +10,7 @@
 //! | `golden` | hand-computed fixtures under `datasets/*/expected` |
 //! | `mlxtend` | rules.csv equals mlxtend apriori + association_rules (when Python has mlxtend) |
 //! | `kafka` | the upsert sink on librdkafka's mock cluster: table, partitions, outages, exactly once |
+//! | `kafka_outputs` | `run --sink-topic-prefix`: every topic compacted equals its file |
 //! | `kafka_source` | CDRs from a topic (librdkafka's mock cluster): = the file run, identities, dead letters with partition/offset |
 //! | `serve` | the lookup service: status codes, exact bodies, `publish`, the real binary on a port |
 
@@ -18,6 +19,7 @@ mod cli;
 mod follow;
 mod golden;
 mod kafka;
+mod kafka_outputs;
 mod kafka_source;
 mod mlxtend;
 mod retention;

@@ -137,6 +137,41 @@ pub fn write_promotions(
     Ok(count)
 }
 
+pub const RULE_COLUMNS: [&str; 6] = [
+    "context",
+    "antecedent",
+    "consequent",
+    "support",
+    "confidence",
+    "lift",
+];
+
+/// The CSV fields of a rule (antecedent products joined by `|`).
+pub fn rule_fields(r: &Rule, catalogue: &Catalogue) -> [String; 6] {
+    let antecedent: Vec<&str> = r.antecedent.iter().map(|p| catalogue.name(*p)).collect();
+    [
+        scope_name(&r.scope).to_string(),
+        antecedent.join("|"),
+        catalogue.name(r.consequent).to_string(),
+        r.support().to_string(),
+        r.confidence().to_string(),
+        r.lift().to_string(),
+    ]
+}
+
+pub const RECOMMENDATION_COLUMNS: [&str; 4] = ["customer_id", "context", "product_id", "source"];
+
+/// The CSV fields of a recommendation.
+pub fn recommendation_fields(r: &Recommendation, catalogue: &Catalogue) -> [String; 4] {
+    let [product_id, source] = pick_fields(&r.pick, catalogue);
+    [
+        r.customer_id.to_string(),
+        scope_name(&r.context).to_string(),
+        product_id,
+        source,
+    ]
+}
+
 /// `rules.csv`: `context,antecedent,consequent,support,confidence,lift`,
 /// sorted by context name, antecedent (element by element, a prefix first)
 /// and consequent; products by their `product_id` bytes.
@@ -160,24 +195,9 @@ pub fn write_rules(
     });
     write_atomic(&out.join("rules.csv"), |w| {
         let mut csv = csv::Writer::from_writer(w);
-        csv.write_record([
-            "context",
-            "antecedent",
-            "consequent",
-            "support",
-            "confidence",
-            "lift",
-        ])?;
+        csv.write_record(RULE_COLUMNS)?;
         for r in &rules {
-            let antecedent: Vec<&str> = r.antecedent.iter().map(|p| catalogue.name(*p)).collect();
-            csv.write_record([
-                scope_name(&r.scope),
-                &antecedent.join("|"),
-                catalogue.name(r.consequent),
-                &r.support().to_string(),
-                &r.confidence().to_string(),
-                &r.lift().to_string(),
-            ])?;
+            csv.write_record(rule_fields(r, catalogue))?;
         }
         csv.flush()
     })?;
@@ -202,15 +222,9 @@ pub fn write_recommendations(
     });
     write_atomic(&out.join("recommendations.csv"), |w| {
         let mut csv = csv::Writer::from_writer(w);
-        csv.write_record(["customer_id", "context", "product_id", "source"])?;
+        csv.write_record(RECOMMENDATION_COLUMNS)?;
         for r in &recs {
-            let [product_id, source] = pick_fields(&r.pick, catalogue);
-            csv.write_record([
-                r.customer_id.as_ref(),
-                scope_name(&r.context),
-                &product_id,
-                &source,
-            ])?;
+            csv.write_record(recommendation_fields(r, catalogue))?;
         }
         csv.flush()
     })?;

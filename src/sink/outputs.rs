@@ -28,11 +28,36 @@ use serde_json::{json, Map, Value};
 use cdrflow_dataflows::basket::{Catalogue, Pick, Recommendation, Rule};
 use cdrflow_dataflows::model::{DeadLetter, Time};
 use cdrflow_dataflows::promotions::Promotion;
+use cdrflow_dataflows::time::date_string;
 use cdrflow_dataflows::token::Tokenizer;
 
 use super::collect::Updates;
-use super::files::{self, promotion_row, WriteError, PROMOTION_COLUMNS};
+use super::files::{
+    self, promotion_row, recommendation_fields, rule_fields, DeadLine, WriteError,
+    PROMOTION_COLUMNS, RECOMMENDATION_COLUMNS, RULE_COLUMNS,
+};
+use super::kafka::{row_json, KafkaOutputs, KeyedTable, SegmentMessages};
+use crate::kafka::{Change, SinkError};
 use crate::serve::PromotionRow;
+
+/// Why an output could not be delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error(transparent)]
+    Kafka(#[from] SinkError),
+}
+
+/// The Kafka side of the outputs: the topics and each output's rows by key.
+struct KafkaState {
+    out: KafkaOutputs,
+    segments: SegmentMessages,
+    promotions: KeyedTable<PromotionPick>,
+    rules: KeyedTable<Rule>,
+    recommendations: KeyedTable<Recommendation>,
+    dead: KeyedTable<DeadLetter>,
+}
 
 /// A promotion with the basket pick it carries.
 pub type PromotionPick = (Promotion, Pick);
@@ -57,6 +82,7 @@ pub struct OutputViews {
     recommendations: View<Recommendation>,
     dead: View<DeadLetter>,
     version: u64,
+    kafka: Option<KafkaState>,
 }
 
 fn err(path: &Path) -> impl Fn(std::io::Error) -> WriteError + '_ {
@@ -81,32 +107,115 @@ impl OutputViews {
             recommendations: View::new(),
             dead: View::new(),
             version: 0,
+            kafka: None,
         })
     }
 
+    /// Also produces every output to its upsert topic (see [`super::kafka`]);
+    /// `segments` receives the snapshot sink's rows.
+    pub fn with_kafka(mut self, out: KafkaOutputs, segments: SegmentMessages) -> Self {
+        self.kafka = Some(KafkaState {
+            out,
+            segments,
+            promotions: KeyedTable::default(),
+            rules: KeyedTable::default(),
+            recommendations: KeyedTable::default(),
+            dead: KeyedTable::default(),
+        });
+        self
+    }
+
     /// Takes the updates at times `≤ upto` out of `gathered`: appends the
-    /// promotion changes to `promotions.changes.jsonl` in time order and
-    /// folds everything into the views.
+    /// promotion changes to `promotions.changes.jsonl` in time order, folds
+    /// everything into the views, and produces the changes to Kafka.
     pub fn advance(
         &mut self,
         gathered: &GatheredOutputs,
         upto: Time,
         catalogue: &Catalogue,
-    ) -> Result<(), WriteError> {
+    ) -> Result<(), OutputError> {
         let promotions = take(&gathered.promotions, upto);
+        let rules = take(&gathered.rules, upto);
+        let recommendations = take(&gathered.recommendations, upto);
+        let dead = take(&gathered.dead, upto);
         let path = self.out.join("promotions.changes.jsonl");
         write_changes(&mut self.changes, &promotions, &self.tokens, catalogue)
             .map_err(err(&path))?;
+        if let Some(k) = self.kafka.as_mut() {
+            let tokens = &self.tokens;
+            let mut changes = Vec::new();
+            let topic = k.out.topic("promotions");
+            k.promotions.changes(
+                &topic,
+                &promotions,
+                |(p, _)| format!("{}|{}", p.customer_id, date_string(p.date)),
+                |row| {
+                    let fields = files::promotion_fields(&promotion_row(row, tokens, catalogue));
+                    row_json(PROMOTION_COLUMNS, fields)
+                },
+                &mut changes,
+            );
+            let topic = k.out.topic("rules");
+            k.rules.changes(
+                &topic,
+                &rules,
+                |r| {
+                    let [context, antecedent, consequent, ..] = rule_fields(r, catalogue);
+                    format!("{context}|{antecedent}|{consequent}")
+                },
+                |r| row_json(RULE_COLUMNS, rule_fields(r, catalogue)),
+                &mut changes,
+            );
+            let topic = k.out.topic("recommendations");
+            k.recommendations.changes(
+                &topic,
+                &recommendations,
+                |r| {
+                    let [customer, context, ..] = recommendation_fields(r, catalogue);
+                    format!("{customer}|{context}")
+                },
+                |r| row_json(RECOMMENDATION_COLUMNS, recommendation_fields(r, catalogue)),
+                &mut changes,
+            );
+            let topic = k.out.topic("dead_letter");
+            k.dead.changes(
+                &topic,
+                &dead,
+                |d| format!("{}|{}", d.source, d.line),
+                |d| serde_json::to_string(&DeadLine::new(d)).unwrap_or_default(),
+                &mut changes,
+            );
+            segment_changes(k, Some(upto), &mut changes);
+            k.out.produce(changes)?;
+        }
         if !promotions.is_empty() {
             self.version += 1;
         }
         fold(&mut self.promotions, promotions);
-        fold(&mut self.rules, take(&gathered.rules, upto));
-        fold(
-            &mut self.recommendations,
-            take(&gathered.recommendations, upto),
-        );
-        fold(&mut self.dead, take(&gathered.dead, upto));
+        fold(&mut self.rules, rules);
+        fold(&mut self.recommendations, recommendations);
+        fold(&mut self.dead, dead);
+        Ok(())
+    }
+
+    /// Before the metrics are written: produces the snapshots written past
+    /// the last advance and `metrics`, then waits for every acknowledgement
+    /// (`last`: and closes the producer). Without Kafka, nothing.
+    pub fn deliver(&mut self, metrics: &Value, last: bool) -> Result<(), OutputError> {
+        let Some(k) = self.kafka.as_mut() else {
+            return Ok(());
+        };
+        let mut changes = Vec::new();
+        segment_changes(k, None, &mut changes);
+        k.out.produce(changes)?;
+        k.out.metrics(metrics)?;
+        if last {
+            if let Some(k) = self.kafka.take() {
+                k.out.finish()?;
+            }
+        } else {
+            k.out.flush()?;
+        }
         Ok(())
     }
 
@@ -141,6 +250,25 @@ impl OutputViews {
             .filter(|(_, n)| **n > 0)
             .map(move |(p, _)| promotion_row(p, &self.tokens, catalogue))
     }
+}
+
+/// The segment messages of the snapshots with `as_of ≤ upto` (all: `None`).
+fn segment_changes(k: &mut KafkaState, upto: Option<Time>, out: &mut Vec<Change>) {
+    let topic = k.out.topic("segments");
+    k.segments.borrow_mut().retain_mut(|(as_of, rows)| {
+        if upto.is_some_and(|u| *as_of > u) {
+            return true;
+        }
+        for (token, value) in rows.drain(..) {
+            out.push(Change {
+                topic: topic.clone(),
+                key: token,
+                value: Some(value),
+                time: *as_of,
+            });
+        }
+        false
+    });
 }
 
 /// Removes and returns the updates at times `≤ upto`.

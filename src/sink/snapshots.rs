@@ -35,10 +35,11 @@ use cdrflow_dataflows::model::{time_of, Epoch, Text, Time};
 use cdrflow_dataflows::segments::expr::{Definitions, FEATURES};
 use cdrflow_dataflows::segments::features::FeatureRow;
 use cdrflow_dataflows::segments::{snapshot_row, SnapshotRow};
-use cdrflow_dataflows::time::date_string;
+use cdrflow_dataflows::time::{date_string, format_rfc3339};
 use cdrflow_dataflows::token::Tokenizer;
 
 use super::files::{write_atomic, WriteError};
+use super::kafka::SegmentMessages;
 use crate::serve::{FeatureValue, Store, SubscriberRow};
 
 const DAY: i64 = 86_400;
@@ -65,16 +66,30 @@ pub struct SnapshotReport {
 
 pub type SharedReport = Rc<RefCell<SnapshotReport>>;
 
-/// Writes the snapshots of `rows` under `out/segments/` (see the module doc).
+/// Where the snapshots go: the files under `out/segments/`, and optionally
+/// a live lookup service and the Kafka segments topic.
+pub struct SnapshotTargets {
+    pub out: PathBuf,
+    pub tokens: Tokenizer,
+    pub defs: Definitions,
+    pub live: Option<Arc<Store>>,
+    pub kafka: Option<SegmentMessages>,
+}
+
+/// Writes the snapshots of `rows` (see the module doc).
 pub fn snapshots<'s>(
     rows: VecCollection<'s, Time, FeatureRow>,
     days: VecCollection<'s, Time, Epoch>,
-    out: PathBuf,
-    tokens: Tokenizer,
-    defs: Definitions,
-    live: Option<Arc<Store>>,
+    targets: SnapshotTargets,
     probe: &ProbeHandle<Time>,
 ) -> SharedReport {
+    let SnapshotTargets {
+        out,
+        tokens,
+        defs,
+        live,
+        kafka,
+    } = targets;
     let report: SharedReport = Rc::new(RefCell::new(SnapshotReport::default()));
     let shared = report.clone();
     rows.inner
@@ -132,6 +147,11 @@ pub fn snapshots<'s>(
                             }
                             if let Some(store) = &live {
                                 publish(store, date, &rows);
+                            }
+                            if let Some(kafka) = &kafka {
+                                kafka
+                                    .borrow_mut()
+                                    .push((as_of, segment_messages(date, &rows)));
                             }
                         }
                         date += DAY;
@@ -220,6 +240,33 @@ fn snapshot_rows<'a>(
         .collect();
     rows.sort_by(|a, b| a.0.cmp(b.0));
     rows
+}
+
+/// The `PREFIX.segments` messages of a snapshot date: `(token, value)` with
+/// the value of `GET /v1/segments/{token}`.
+fn segment_messages(date: Epoch, rows: &[(&str, SnapshotRow)]) -> Vec<(String, String)> {
+    let as_of = format_rfc3339(date + DAY);
+    rows.iter()
+        .map(|(token, r)| {
+            let features: serde_json::Map<String, serde_json::Value> = FEATURES
+                .iter()
+                .zip(features(r).iter().map(Feature::value))
+                .map(|(name, v)| {
+                    (
+                        name.to_string(),
+                        serde_json::to_value(v).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let value = serde_json::json!({
+                "subscriber_token": token,
+                "as_of": as_of,
+                "segments": r.segments,
+                "features": features,
+            });
+            (token.to_string(), value.to_string())
+        })
+        .collect()
 }
 
 /// Publishes a snapshot date to the live lookup service.
