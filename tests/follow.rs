@@ -11,7 +11,7 @@ use crate::util::{assert_same_tree, bin, read, run_pipeline};
 const DEADLINE: Duration = Duration::from_secs(90);
 
 /// Copies a fixture's files (not `expected/`) into a fresh dir.
-fn copy_dataset(from: &Path) -> tempfile::TempDir {
+pub fn copy_dataset(from: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut stack = vec![from.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -32,7 +32,7 @@ fn copy_dataset(from: &Path) -> tempfile::TempDir {
     dir
 }
 
-fn append(path: &Path, text: &str) {
+pub fn append(path: &Path, text: &str) {
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .create(true)

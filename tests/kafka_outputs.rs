@@ -8,6 +8,7 @@ use rdkafka::mocking::MockCluster;
 use serde_json::Value;
 
 use cdrflow::kafka::KafkaSettings;
+use cdrflow::sink::kafka::TOPICS;
 
 use crate::kafka::{assert_numbered, compact, read_all};
 use crate::util::{generate, read, run_pipeline};
@@ -210,4 +211,223 @@ fn every_topic_compacts_to_its_file() {
     ] {
         assert_numbered(&read_all(&settings, &format!("cdr.{t}")));
     }
+}
+
+/// Messages on every partition of `topic` so far (0 when it does not exist).
+fn count(settings: &KafkaSettings, topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = settings.consumer_config().create().unwrap();
+    let wait = std::time::Duration::from_secs(10);
+    let Ok(metadata) = consumer.fetch_metadata(Some(topic), wait) else {
+        return 0;
+    };
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    partitions
+        .into_iter()
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, wait)
+                .map_or(0, |(_, h)| h)
+        })
+        .sum()
+}
+
+/// Polls `cond` (every 50 ms) until it holds, for at most 90 s.
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 90 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn spawn_run(data: &Path, out: &Path, extra: &[&str]) -> std::process::Child {
+    crate::util::bin()
+        .args(["run", "-q", "--data"])
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Exactly once across a crash: a run killed with SIGKILL part-way and
+/// restarted with the same input and flags leaves every topic holding
+/// exactly the messages, in the same order per partition with the same
+/// headers, that one uninterrupted run writes.
+#[test]
+fn a_killed_and_restarted_run_writes_what_one_run_writes() {
+    let data = generate("tiny", 37, Some(6000));
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let settings = KafkaSettings::new(brokers.clone());
+    let flags = |prefix: &'static str| {
+        vec![
+            "--kafka-brokers".to_string(),
+            brokers.clone(),
+            "--sink-topic-prefix".into(),
+            prefix.into(),
+            "--sink-exactly-once".into(),
+            "--block-size".into(),
+            "16384".into(),
+        ]
+    };
+    let one = tempfile::tempdir().unwrap();
+    let args: Vec<String> = flags("one");
+    run_pipeline(
+        data.path(),
+        one.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+
+    let args: Vec<String> = flags("two");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let two = tempfile::tempdir().unwrap();
+    let mut child = spawn_run(data.path(), two.path(), &args);
+    wait_for("the first rules on two.rules", || {
+        count(&settings, "two.rules") > 0
+    });
+    let finished_early = child.try_wait().unwrap().is_some();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!finished_early, "the run ended before it could be killed");
+    let partial: i64 = TOPICS
+        .iter()
+        .map(|t| count(&settings, &format!("two.{t}")))
+        .sum();
+    let whole: i64 = TOPICS
+        .iter()
+        .map(|t| count(&settings, &format!("one.{t}")))
+        .sum();
+    assert!(
+        partial < whole,
+        "killed part-way: {partial} of {whole} messages"
+    );
+
+    run_pipeline(data.path(), two.path(), &args);
+    for t in TOPICS {
+        let strip = |reads: Vec<crate::kafka::Read>| -> Vec<(i32, String, Option<String>, Option<(u64, u64)>)> {
+            reads.into_iter().map(|r| (r.partition, r.key, r.value, r.at)).collect()
+        };
+        let a = strip(read_all(&settings, &format!("one.{t}")));
+        let b = strip(read_all(&settings, &format!("two.{t}")));
+        assert_eq!(a.len(), b.len(), "{t}: message counts");
+        assert!(a == b, "{t}: the restarted run's messages differ");
+    }
+}
+
+/// A broker that goes away mid-run and comes back within `--sink-timeout`
+/// is waited out: every topic still compacts to its file and no change is
+/// delivered twice (each (time, seq) header once per partition, in order).
+#[test]
+fn a_broker_outage_within_the_timeout_loses_and_duplicates_nothing() {
+    let fixture = generate("tiny", 41, Some(4000));
+    let data = crate::follow::copy_dataset(fixture.path());
+    let cdrs = read(fixture.path().join("cdrs.jsonl"));
+    let lines: Vec<&str> = cdrs.lines().collect();
+    let (first, rest) = lines.split_at(lines.len() / 2);
+    std::fs::write(data.path().join("cdrs.jsonl"), first.join("\n") + "\n").unwrap();
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let settings = KafkaSettings::new(brokers.clone());
+    let out = tempfile::tempdir().unwrap();
+    let mut child = spawn_run(
+        data.path(),
+        out.path(),
+        &[
+            "--follow",
+            "--flush-interval",
+            "0s",
+            "--kafka-brokers",
+            &brokers,
+            "--sink-topic-prefix",
+            "c",
+            "--sink-exactly-once",
+            "--sink-timeout",
+            "60s",
+        ],
+    );
+    wait_for("the first metrics", || count(&settings, "c.metrics") > 0);
+    cluster.broker_down(1).unwrap();
+    crate::follow::append(&data.path().join("cdrs.jsonl"), &(rest.join("\n") + "\n"));
+    // The outage lasts two seconds (the scenario, not a synchronisation).
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    cluster.broker_up(1).unwrap();
+    let total = lines.iter().filter(|l| !l.trim().is_empty()).count() as i64;
+    wait_for("every CDR in metrics.json", || {
+        std::fs::read_to_string(out.path().join("metrics.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|m| m["cdrs_read"].as_i64() == Some(total))
+    });
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let want = csv_rows(&out.path().join("promotions.csv"), |v| {
+        format!("{}|{}", field(v, "customer_id"), field(v, "date"))
+    });
+    assert_same("promotions", &topic_rows(&settings, "c.promotions"), &want);
+    for t in TOPICS {
+        assert_numbered(&read_all(&settings, &format!("c.{t}")));
+    }
+}
+
+/// A broker that never comes back: past `--sink-timeout` the run exits
+/// non-zero naming a topic and the undelivered count.
+#[test]
+fn a_broker_that_never_returns_fails_the_run_with_the_count() {
+    let fixture = generate("tiny", 43, Some(2000));
+    let data = crate::follow::copy_dataset(fixture.path());
+    let cdrs = read(fixture.path().join("cdrs.jsonl"));
+    let lines: Vec<&str> = cdrs.lines().collect();
+    let (first, rest) = lines.split_at(lines.len() / 2);
+    std::fs::write(data.path().join("cdrs.jsonl"), first.join("\n") + "\n").unwrap();
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let settings = KafkaSettings::new(brokers.clone());
+    let out = tempfile::tempdir().unwrap();
+    let mut child = spawn_run(
+        data.path(),
+        out.path(),
+        &[
+            "--follow",
+            "--flush-interval",
+            "0s",
+            "--kafka-brokers",
+            &brokers,
+            "--sink-topic-prefix",
+            "d",
+            "--sink-timeout",
+            "3s",
+        ],
+    );
+    wait_for("the first metrics", || count(&settings, "d.metrics") > 0);
+    cluster.broker_down(1).unwrap();
+    crate::follow::append(&data.path().join("cdrs.jsonl"), &(rest.join("\n") + "\n"));
+    wait_for("the run to give up", || child.try_wait().unwrap().is_some());
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("undelivered after 3 s") && err.contains("to topic d."),
+        "{err}"
+    );
 }
