@@ -75,12 +75,16 @@ fn appended_lines_and_opt_outs_reach_every_output() {
     std::fs::write(data.path().join("cdrs.jsonl"), day0.join("\n") + "\n").unwrap();
     std::fs::write(data.path().join("loyalty_changes.jsonl"), "").unwrap();
 
+    // The outputs also go to upsert topics, where the opt-out is a tombstone.
+    let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
     let out = tempfile::tempdir().unwrap();
     let mut child: Child = bin()
         .args(["run", "--follow", "--flush-interval", "0s", "-q", "--data"])
         .arg(data.path())
         .arg("--out")
         .arg(out.path())
+        .args(["--kafka-brokers", &brokers, "--sink-topic-prefix", "f"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -123,4 +127,17 @@ fn appended_lines_and_opt_outs_reach_every_output() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_same_tree(batch.path(), out.path(), "batch vs follow");
+    // C1's day-0 promotion: produced, then its tombstone (the opt-out).
+    let settings = cdrflow::kafka::KafkaSettings::new(brokers);
+    let c1: Vec<Option<String>> = crate::kafka::read_all(&settings, "f.promotions")
+        .into_iter()
+        .filter(|r| r.key == "C1|2026-03-02")
+        .map(|r| r.value)
+        .collect();
+    assert_eq!(c1.len(), 2, "{c1:?}");
+    assert!(
+        c1[0].as_deref().is_some_and(|v| v.contains("d0-m1")),
+        "{c1:?}"
+    );
+    assert_eq!(c1[1], None);
 }

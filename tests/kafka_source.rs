@@ -264,3 +264,76 @@ fn lateness_is_per_partition() {
         );
     }
 }
+
+/// `--follow` on a topic: messages produced while the run goes on reach the
+/// outputs; SIGTERM ends it with exit 0 and the outputs of the file run.
+#[test]
+fn following_a_topic_reads_new_messages() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/loyalty_changes");
+    let lines = lines(&data);
+    let (day0, later) = lines.split_at(8);
+    let messages: Vec<(i32, &str)> = day0.iter().map(|(_, l)| (0, l.as_str())).collect();
+    let cluster = cluster_with("live", 1, &messages);
+    let brokers = cluster.bootstrap_servers();
+    let out = tempfile::tempdir().unwrap();
+    let mut child = crate::util::bin()
+        .args(["run", "-q", "--follow", "--flush-interval", "0s", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(out.path())
+        .args(["--kafka-brokers", &brokers, "--cdr-topic", "live"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let promotions = out.path().join("promotions.csv");
+    let wait = |child: &mut std::process::Child, what: &str, cond: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        while !cond() {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{what}: the run exited"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: not within 90 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait(&mut child, "day 0 promotions", &|| {
+        std::fs::read_to_string(&promotions).is_ok_and(|t| t.contains("2026-03-02,C1,"))
+    });
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    for (_, l) in later {
+        producer
+            .send(
+                BaseRecord::<(), str>::to("live")
+                    .partition(0)
+                    .payload(l.as_str()),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let file = tempfile::tempdir().unwrap();
+    run_pipeline(&data, file.path(), &[]);
+    let want = read(file.path().join("promotions.csv"));
+    wait(&mut child, "the file run's promotions", &|| {
+        std::fs::read_to_string(&promotions).is_ok_and(|t| t == want)
+    });
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_same_outputs(file.path(), out.path());
+}
