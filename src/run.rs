@@ -589,7 +589,7 @@ fn run_worker(
                     *counts.entry("cdrs_valid".into()).or_default() += 1;
                     inputs.cdrs.update_at(cdr, time_of(w).max(floor), 1);
                 }
-                Outcome::Dead(dead) => {
+                Outcome::Dead(dead, w) => {
                     *counts.entry("cdrs_dead_lettered".into()).or_default() += 1;
                     if dead.reason == cdrflow_dataflows::model::Reason::Late {
                         *counts.entry("cdrs_late".into()).or_default() += 1;
@@ -597,7 +597,8 @@ fn run_worker(
                     *counts
                         .entry(format!("dead_letter_reasons/{}", dead.reason))
                         .or_default() += 1;
-                    inputs.dead.update(dead, 1);
+                    let t = w.map_or(0, time_of).max(floor);
+                    inputs.dead.update_at(dead, t, 1);
                 }
             }
         };

@@ -289,7 +289,10 @@ fn a_killed_and_restarted_run_writes_what_one_run_writes() {
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
 
-    let args: Vec<String> = flags("two");
+    // The killed and restarted run uses two workers: the messages do not
+    // depend on the worker count.
+    let mut args: Vec<String> = flags("two");
+    args.extend(["-w".to_string(), "2".to_string()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let two = tempfile::tempdir().unwrap();
     let mut child = spawn_run(data.path(), two.path(), &args);

@@ -267,8 +267,10 @@ pub fn parse_block(bytes: Vec<u8>) -> ParsedBlock {
 pub enum Outcome {
     /// A valid CDR and the watermark (event-time seconds) after reading it.
     Valid(Cdr, Epoch),
-    /// A dead letter (late, or a line that did not parse).
-    Dead(DeadLetter),
+    /// A dead letter (late, or a line that did not parse) and the watermark
+    /// when it was read (`None` before the first valid CDR), so it enters
+    /// the dataflow at a time that does not depend on the worker count.
+    Dead(DeadLetter, Option<Epoch>),
 }
 
 /// Decides lateness and line numbers, given the lines and the largest valid
@@ -305,6 +307,6 @@ pub fn finish_block(
             reason,
             raw: raw(line.range),
         };
-        emit(Outcome::Dead(dead));
+        emit(Outcome::Dead(dead, watermark));
     }
 }

@@ -335,12 +335,15 @@ impl KafkaCdrs {
                 }
                 Err(reason) => reason,
             };
-            emit(Outcome::Dead(DeadLetter {
-                source: part.source.clone(),
-                line: offset as u64,
-                reason,
-                raw: String::from_utf8_lossy(text.unwrap_or_default()).into_owned(),
-            }));
+            emit(Outcome::Dead(
+                DeadLetter {
+                    source: part.source.clone(),
+                    line: offset as u64,
+                    reason,
+                    raw: String::from_utf8_lossy(text.unwrap_or_default()).into_owned(),
+                },
+                watermark,
+            ));
         }
         Ok(max_start)
     }
