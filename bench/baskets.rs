@@ -45,11 +45,9 @@
 mod common;
 use common::*;
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -262,78 +260,6 @@ struct OpStat {
     busy_s: [f64; 2],
     spine_records_peak: i64,
     batcher_bytes_peak: i64,
-}
-
-/// A worker's operator log: timely's `Operates`/`Schedule` events and
-/// differential's batch, merge, drop and batcher events, per operator id.
-#[derive(Default)]
-struct OpLog {
-    phase: usize,
-    names: HashMap<usize, (Vec<usize>, String)>,
-    started: HashMap<usize, std::time::Duration>,
-    busy: HashMap<usize, [f64; 2]>,
-    spine: HashMap<usize, (i64, i64)>,
-    batcher: HashMap<usize, (i64, i64)>,
-}
-
-fn register_op_log(worker: &mut timely::worker::Worker) -> Rc<RefCell<OpLog>> {
-    use differential_dataflow::logging::{DifferentialEvent as D, DifferentialEventBuilder};
-    use timely::logging::{StartStop, TimelyEvent, TimelyEventBuilder};
-    let log = Rc::new(RefCell::new(OpLog::default()));
-    let mut registry = worker.log_register().expect("timely logging");
-    let l = log.clone();
-    registry.insert::<TimelyEventBuilder, _>("timely", move |_, data| {
-        let mut l = l.borrow_mut();
-        for (t, e) in data.iter().flatten() {
-            match e {
-                TimelyEvent::Operates(o) => {
-                    l.names.insert(o.id, (o.addr.clone(), o.name.clone()));
-                }
-                TimelyEvent::Schedule(s) if s.start_stop == StartStop::Start => {
-                    l.started.insert(s.id, *t);
-                }
-                TimelyEvent::Schedule(s) => {
-                    if let Some(start) = l.started.remove(&s.id) {
-                        let phase = l.phase;
-                        l.busy.entry(s.id).or_default()[phase] += (*t - start).as_secs_f64();
-                    }
-                }
-                _ => {}
-            }
-        }
-    });
-    let l = log.clone();
-    registry.insert::<DifferentialEventBuilder, _>("differential/arrange", move |_, data| {
-        let mut l = l.borrow_mut();
-        let OpLog {
-            spine: spines,
-            batcher: batchers,
-            ..
-        } = &mut *l;
-        let mut spine = |op: usize, d: i64| {
-            let e = spines.entry(op).or_default();
-            e.0 += d;
-            e.1 = e.1.max(e.0);
-        };
-        for (_, e) in data.iter().flatten() {
-            match e {
-                D::Batch(b) => spine(b.operator, b.length as i64),
-                D::Merge(m) => {
-                    if let Some(n) = m.complete {
-                        spine(m.operator, n as i64 - m.length1 as i64 - m.length2 as i64);
-                    }
-                }
-                D::Drop(d) => spine(d.operator, -(d.length as i64)),
-                D::Batcher(b) => {
-                    let e = batchers.entry(b.operator).or_default();
-                    e.0 += b.size_diff as i64;
-                    e.1 = e.1.max(e.0);
-                }
-                _ => {}
-            }
-        }
-    });
-    log
 }
 
 /// Phases the memory watchdog reports.

@@ -1,10 +1,13 @@
 //! Helpers shared by the benchmarks (each includes this file with
 //! `#[path = "common.rs"] mod common;`): the machine line, the load average,
-//! `/proc` figures and printable commands.
+//! `/proc` figures, printable commands and the operator log (`--operators`).
 
 #![allow(dead_code)] // each benchmark uses its own subset
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::process::Command;
+use std::rc::Rc;
 
 /// `N cores (nproc), CPU model, RAM, kernel`: the machine line every report prints.
 pub fn machine() -> String {
@@ -78,4 +81,80 @@ pub fn run_checked(cmd: &mut Command, what: &str) {
         .status()
         .unwrap_or_else(|e| panic!("{what}: spawning: {e}"));
     assert!(status.success(), "{what} failed: {status}");
+}
+
+/// A worker's operator log: timely's `Operates`/`Schedule` events and
+/// differential's batch, merge, drop and batcher events, per operator id:
+/// `busy` seconds per phase, `spine` and `batcher` as (now, peak).
+#[derive(Default)]
+pub struct OpLog {
+    /// Which slot of `busy` the schedules count into (a benchmark's phase).
+    pub phase: usize,
+    pub names: HashMap<usize, (Vec<usize>, String)>,
+    pub started: HashMap<usize, std::time::Duration>,
+    pub busy: HashMap<usize, [f64; 2]>,
+    pub spine: HashMap<usize, (i64, i64)>,
+    pub batcher: HashMap<usize, (i64, i64)>,
+}
+
+/// Registers the operator log on `worker` (`--operators` of the benchmarks);
+/// the busy time of each schedule goes to the log's current `phase`.
+pub fn register_op_log(worker: &mut timely::worker::Worker) -> Rc<RefCell<OpLog>> {
+    use differential_dataflow::logging::{DifferentialEvent as D, DifferentialEventBuilder};
+    use timely::logging::{StartStop, TimelyEvent, TimelyEventBuilder};
+    let log = Rc::new(RefCell::new(OpLog::default()));
+    let mut registry = worker.log_register().expect("timely logging");
+    let l = log.clone();
+    registry.insert::<TimelyEventBuilder, _>("timely", move |_, data| {
+        let mut l = l.borrow_mut();
+        for (t, e) in data.iter().flatten() {
+            match e {
+                TimelyEvent::Operates(o) => {
+                    l.names.insert(o.id, (o.addr.clone(), o.name.clone()));
+                }
+                TimelyEvent::Schedule(s) if s.start_stop == StartStop::Start => {
+                    l.started.insert(s.id, *t);
+                }
+                TimelyEvent::Schedule(s) => {
+                    if let Some(start) = l.started.remove(&s.id) {
+                        let phase = l.phase;
+                        l.busy.entry(s.id).or_default()[phase] += (*t - start).as_secs_f64();
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    let l = log.clone();
+    registry.insert::<DifferentialEventBuilder, _>("differential/arrange", move |_, data| {
+        let mut l = l.borrow_mut();
+        let OpLog {
+            spine: spines,
+            batcher: batchers,
+            ..
+        } = &mut *l;
+        let mut spine = |op: usize, d: i64| {
+            let e = spines.entry(op).or_default();
+            e.0 += d;
+            e.1 = e.1.max(e.0);
+        };
+        for (_, e) in data.iter().flatten() {
+            match e {
+                D::Batch(b) => spine(b.operator, b.length as i64),
+                D::Merge(m) => {
+                    if let Some(n) = m.complete {
+                        spine(m.operator, n as i64 - m.length1 as i64 - m.length2 as i64);
+                    }
+                }
+                D::Drop(d) => spine(d.operator, -(d.length as i64)),
+                D::Batcher(b) => {
+                    let e = batchers.entry(b.operator).or_default();
+                    e.0 += b.size_diff as i64;
+                    e.1 = e.1.max(e.0);
+                }
+                _ => {}
+            }
+        }
+    });
+    log
 }

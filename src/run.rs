@@ -1,17 +1,23 @@
 //! `cdrflow run`: the timely runtime around the dataflows.
 //!
 //! ```text
-//! per worker:  cdrs.jsonl block ─parse─┐ (one BlockSummary per worker per round,
-//!                                      │  broadcast: lines and largest start so far)
+//! per worker:  cdrs.jsonl block ─parse─┐ (one summary per worker per round, broadcast:
+//!              (or its Kafka partitions)│  lines, largest start, partition progress, stop)
 //!                                      ▼
-//!              finish_block (lateness, line numbers) ─▶ cdrs / dead letters / counts inputs
-//! worker 0:    tables at time 0, change files at their `at` once the watermark reaches it
-//! dataflow:    dedup ─▶ promotions view (+ counts) ─▶ gathered on worker 0 ─▶ files
+//!              lateness, line numbers ─▶ cdrs / dead letters / counts inputs
+//! worker 0:    tables at time 0, change files (run/changes) at their `at` once the
+//!              watermark reaches it; --follow: the file's and change files' new lines
+//! dataflow:    pipeline ─▶ outputs gathered on worker 0 ─▶ OutputViews (sink/outputs)
+//!                                                        ├▶ files, Kafka topics (sink/kafka)
+//!                                                        └▶ lookup service (serve/live)
 //! ```
 //!
 //! Time is the event-time watermark (seconds): after each round every worker
 //! advances its inputs to the global watermark, so the dataflow's frontier
-//! follows event time and the expiries scheduled in the fragments fire.
+//! follows event time and the expiries scheduled in the fragments fire. A
+//! record enters at the watermark when it was read (its file's or its Kafka
+//! partition's), which does not depend on the worker count. A caught-up live
+//! run closes the watermark's time (`floor`), so the newest input shows.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
