@@ -366,6 +366,7 @@ fn main() {
         store: Arc::new(Store::new(snapshot)),
         roles: Roles::from_pairs([(BEARER, "analyst")]),
         tokens: tokenizer,
+        monitor: Default::default(),
     });
 
     // The server: its own multi-thread runtime (one worker per core).

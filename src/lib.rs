@@ -10,6 +10,7 @@
 //! | `sink` | gathering outputs on worker 0 and writing the files |
 //! | `generate` | `cdrflow generate`: the synthetic dataset |
 //! | `serve` | `cdrflow serve`: the segment lookup service over HTTP |
+//! | `monitor` | the monitor's state (counts, watermark) and its Prometheus text |
 //! | `kafka` | Kafka client settings (every rdkafka `ClientConfig`), the upsert sink |
 
 pub use cdrflow_dataflows as dataflows;
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod generate;
 pub mod kafka;
+pub mod monitor;
 pub mod run;
 pub mod serve;
 pub mod sink;

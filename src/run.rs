@@ -49,6 +49,7 @@ mod changes;
 use self::changes::{collapse, PendingChanges};
 use crate::config::KafkaSource;
 use crate::config::RunConfig;
+use crate::monitor::{now_ms, Monitor, MonitorState};
 use crate::serve::live::{LiveServer, Publisher};
 use crate::serve::Store as SnapshotStore;
 use crate::sink::collect::{gather, gather_counts, Counts};
@@ -81,6 +82,7 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
         _ => None,
     };
     let store = server.as_ref().map(LiveServer::store);
+    let monitor = server.as_ref().map(LiveServer::monitor);
     let mut tables = tables::load(&cfg.data)?;
     // The purchase rows move into the dataflow (worker 0 feeds them): the
     // host keeps no copy of what can be the largest table.
@@ -145,7 +147,11 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
                 rows,
                 &cdr_input,
                 router.clone(),
-                Live { store, stop: &stop },
+                Live {
+                    store,
+                    monitor: monitor.clone(),
+                    stop: &stop,
+                },
             )
         }
     })
@@ -278,8 +284,12 @@ impl Inputs {
 /// store (process 0 with `--serve`) and the stop flag (SIGINT/SIGTERM).
 struct Live<'a> {
     store: Option<Arc<SnapshotStore>>,
+    monitor: Option<Arc<Monitor>>,
     stop: &'a AtomicBool,
 }
+
+/// How often worker 0 republishes the monitor's counts.
+const MONITOR_EVERY: Duration = Duration::from_secs(1);
 
 /// How long a caught-up live run waits for appended input between rounds.
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
@@ -394,9 +404,17 @@ fn run_worker(
     router: SharedRouter,
     live: Live<'_>,
 ) -> anyhow::Result<Option<RunSummary>> {
-    let Live { store, stop } = live;
+    let Live {
+        store,
+        monitor,
+        stop,
+    } = live;
+
     let index = worker.index();
     let peers = worker.peers();
+    // Worker 0 of process 0 publishes the counts to the monitor.
+    let monitor = monitor.filter(|_| index == 0);
+    let mut last_monitor: Option<std::time::Instant> = None;
     let (mut inputs, probe, gathered) = build(worker, cfg, router, store.clone());
     // Worker 0 of process 0 publishes the promotions and loyalty to the
     // lookup service (the segments come from the snapshot sink).
@@ -676,6 +694,16 @@ fn run_worker(
             if let Some(p) = publisher.as_mut() {
                 p.publish(views, &tables.catalogue, false);
             }
+            if let Some(m) = &monitor {
+                if last_monitor.is_none_or(|t| t.elapsed() >= MONITOR_EVERY) {
+                    last_monitor = Some(std::time::Instant::now());
+                    m.publish(MonitorState {
+                        metrics: metrics_now(views.promotions_count(), &gathered, watermark),
+                        live: true,
+                        updated_ms: now_ms(),
+                    });
+                }
+            }
         }
         if !any_more {
             break;
@@ -705,7 +733,15 @@ fn run_worker(
             if let Some(p) = publisher.as_mut() {
                 p.publish(views, &tables.catalogue, true);
             }
-            write_views(views, tables, &gathered, watermark, true).map(Some)
+            let summary = write_views(views, tables, &gathered, watermark, true)?;
+            if let Some(m) = &monitor {
+                m.publish(MonitorState {
+                    metrics: summary.metrics.clone(),
+                    live: !cfg.follow,
+                    updated_ms: now_ms(),
+                });
+            }
+            Ok(Some(summary))
         }
         None => Ok(None),
     };
@@ -730,20 +766,28 @@ fn write_views(
     last: bool,
 ) -> anyhow::Result<RunSummary> {
     let promotions = views.write_views(&tables.catalogue)?;
-    let report = gathered.snapshots.borrow();
-    if let Some(e) = &report.error {
+    if let Some(e) = &gathered.snapshots.borrow().error {
         anyhow::bail!("writing the segment snapshots: {e}");
     }
-    let mut counts = gathered.counts.borrow().clone();
-    counts.insert("snapshots".into(), report.dates.len() as i64);
-    counts.insert("watermark".into(), watermark as i64);
-    let metrics = files::metrics_json(&counts, promotions);
+    let metrics = metrics_now(promotions, gathered, watermark);
     views.deliver(&metrics, last)?;
     files::write_metrics(views.out(), &metrics)?;
     Ok(RunSummary {
         metrics,
         promotions,
     })
+}
+
+/// `metrics.json` as it stands: the gathered counts, the snapshots written,
+/// the watermark and the promotions in the view.
+fn metrics_now(promotions: usize, gathered: &Gathered, watermark: Time) -> serde_json::Value {
+    let mut counts = gathered.counts.borrow().clone();
+    counts.insert(
+        "snapshots".into(),
+        gathered.snapshots.borrow().dates.len() as i64,
+    );
+    counts.insert("watermark".into(), watermark as i64);
+    files::metrics_json(&counts, promotions)
 }
 
 /// A plain progress line on stderr every few seconds (worker 0), and a last one

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use cdrflow_dataflows::token::Tokenizer;
 
 use crate::config::ServeConfig;
+use crate::monitor::Monitor;
 use crate::source::csv_table::SourceError;
 
 pub use self::auth::Roles;
@@ -97,6 +98,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
         store: Arc::new(Store::new(loaded.snapshot)),
         roles,
         tokens: Tokenizer::new(&cfg.token_key),
+        monitor: Arc::new(Monitor::new(load::monitor_state(&cfg.snapshots)?)),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -124,6 +124,7 @@ fn service(dir: &Path) -> Arc<Service> {
         store: Arc::new(Store::new(loaded.snapshot)),
         roles: Roles::load(&dir.join("roles.csv")).unwrap(),
         tokens: Tokenizer::new(KEY.as_bytes()),
+        monitor: Default::default(),
     })
 }
 
@@ -425,6 +426,71 @@ fn raw_get(addr: &str, path: &str, bearer: Option<&str>) -> (u16, String) {
     (status, body.to_string())
 }
 
+/// Parses Prometheus text (prometheus-parse) and checks every number of
+/// `metrics.json`: counters as `cdrflow_<name>_total`, the rest as gauges,
+/// the watermark as `cdrflow_watermark_seconds`, groups as labelled families.
+fn assert_prometheus_matches(text: &str, metrics: &Value) {
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let value = |name: &str, label: Option<(&str, &str)>| -> Option<f64> {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .and_then(|s| match s.value {
+                prometheus_parse::Value::Counter(x)
+                | prometheus_parse::Value::Gauge(x)
+                | prometheus_parse::Value::Untyped(x) => Some(x),
+                _ => None,
+            })
+    };
+    let counters = [
+        "cdrs_read",
+        "cdrs_valid",
+        "cdrs_dead_lettered",
+        "cdrs_late",
+        "cdrs_duplicate",
+        "cdrs_unique",
+        "cdrs_unknown_cell",
+        "router_requests",
+        "router_calls",
+        "cache_hits",
+    ];
+    let mut checked = 0;
+    for (k, v) in metrics.as_object().unwrap() {
+        match v {
+            Value::Number(n) => {
+                let name = if k == "watermark" {
+                    "cdrflow_watermark_seconds".to_string()
+                } else if counters.contains(&k.as_str()) {
+                    format!("cdrflow_{k}_total")
+                } else {
+                    format!("cdrflow_{k}")
+                };
+                assert_eq!(value(&name, None), n.as_f64(), "{name}\n{text}");
+                checked += 1;
+            }
+            Value::Object(group) => {
+                let label = if k.ends_with("reasons") || k.ends_with("by_reason") {
+                    "reason"
+                } else {
+                    "file"
+                };
+                for (name, n) in group {
+                    let metric = format!("cdrflow_{k}_total");
+                    assert_eq!(
+                        value(&metric, Some((label, name))),
+                        n.as_f64(),
+                        "{metric}{{{label}={name}}}"
+                    );
+                    checked += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(checked >= 15, "{checked} numbers checked");
+}
+
 /// A `cdrflow` child whose stderr lines arrive through a channel, so a
 /// silent child fails the test after a bounded wait instead of hanging it.
 struct Child {
@@ -617,6 +683,38 @@ fn a_live_run_serves_what_its_files_serve() {
     assert_eq!(c10["loyalty"], summary("C10", 8999, true));
     assert_eq!(c10["latest_promotion"]["record_id"], "d2-m10");
     assert_eq!(c10["latest_promotion"]["date"], "2026-03-04");
+
+    // The monitor: /metrics and /api/monitor say what metrics.json says,
+    // live and from the files, and hold no phone number, token or customer id.
+    let metrics: Value =
+        serde_json::from_str(&crate::util::read(Path::new(out).join("metrics.json"))).unwrap();
+    for addr in [&live_addr, &files_addr] {
+        let (status, text) = raw_get(addr, "/metrics", None);
+        assert_eq!(status, 200);
+        assert_prometheus_matches(&text, &metrics);
+        // Every segment lookup above was timed.
+        let count = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("cdrflow_lookup_duration_seconds_count{route=\"segments\"} ")
+            })
+            .and_then(|n| n.parse::<usize>().ok());
+        assert!(count.is_some_and(|n| n >= tokens.len()), "{count:?}");
+        let (status, body) = raw_get(addr, "/api/monitor", None);
+        assert_eq!(status, 200);
+        let state: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(state["metrics"], metrics);
+        let mut secrets: Vec<String> = tokens.iter().map(|t| t.to_string()).collect();
+        secrets.extend(msisdns.iter().map(|m| m.replace(' ', "")));
+        secrets.extend((1..=10).map(|i| format!("+49153000000{i:02}")));
+        secrets.extend(["\"C1\"", "\"C10\"", "\"C3\""].map(String::from));
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()) && !body.contains(secret.as_str()),
+                "{secret} leaked"
+            );
+        }
+    }
 
     let pid = live.child.id().to_string();
     let kill = std::process::Command::new("kill")

@@ -5,6 +5,8 @@
 //! | `GET /healthz` | anyone | `{"status":"ok","as_of":…}` |
 //! | `GET /v1/segments/{token}` | any listed bearer | `subscriber_token`, `as_of`, `segments`, `features` |
 //! | `GET /v1/customers/{msisdn}` | role `crm` | the above plus `loyalty` and `latest_promotion` |
+//! | `GET /metrics` | anyone | Prometheus (OpenMetrics) text: the run's counts, lookup latency |
+//! | `GET /api/monitor` | anyone | the monitor's state as JSON (aggregates only) |
 //!
 //! Checks run in this order: bearer (401 missing or unknown, 403 wrong role),
 //! then the id (400 malformed token or msisdn), then the lookup (404). A
@@ -13,6 +15,7 @@
 //! response ever holds a phone number: `/v1/customers` answers by token.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -28,12 +31,15 @@ use cdrflow_dataflows::token::Tokenizer;
 use super::auth::{Denied, Roles, CRM};
 use super::rows::{LoyaltySummary, PromotionRow, TokenKey};
 use super::store::{Store, SubscriberView};
+use crate::monitor::Monitor;
 
 /// What every request handler shares.
 pub struct Service {
     pub store: Arc<Store>,
     pub roles: Roles,
     pub tokens: Tokenizer,
+    /// The run's counts for `/metrics` and `/api/monitor`, and the lookup latency.
+    pub monitor: Arc<Monitor>,
 }
 
 /// The service's routes over `service`.
@@ -42,6 +48,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/healthz", get(healthz))
         .route("/v1/segments/{token}", get(segments))
         .route("/v1/customers/{msisdn}", get(customers))
+        .route("/metrics", get(prometheus))
+        .route("/api/monitor", get(monitor_state))
         .fallback(|| async { Refusal::NoRoute })
         .with_state(service)
 }
@@ -121,11 +129,27 @@ async fn healthz(State(svc): State<Arc<Service>>) -> Response {
     })))
 }
 
+/// `GET /metrics`: Prometheus text (aggregates only, no bearer needed).
+async fn prometheus(State(svc): State<Arc<Service>>) -> Response {
+    let mut response = svc.monitor.prometheus_text().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
+/// `GET /api/monitor`: the monitor's state as JSON (aggregates only).
+async fn monitor_state(State(svc): State<Arc<Service>>) -> Response {
+    answer(json(&*svc.monitor.current()))
+}
+
 async fn segments(
     State(svc): State<Arc<Service>>,
     headers: HeaderMap,
     token: Result<Path<String>, PathRejection>,
 ) -> Response {
+    let _timer = Timer(&svc.monitor, "segments", Instant::now());
     answer((|| {
         authorize(&svc, &headers, None)?;
         let text = token.map_err(|_| Refusal::MalformedToken)?.0;
@@ -141,6 +165,7 @@ async fn customers(
     headers: HeaderMap,
     msisdn: Result<Path<String>, PathRejection>,
 ) -> Response {
+    let _timer = Timer(&svc.monitor, "customers", Instant::now());
     answer((|| {
         authorize(&svc, &headers, Some(CRM))?;
         let text = msisdn.map_err(|_| Refusal::MalformedMsisdn)?.0;
@@ -155,6 +180,16 @@ async fn customers(
             latest_promotion: snapshot.latest_promotion(key),
         })
     })())
+}
+
+/// Records a lookup's latency when dropped (after the answer is built).
+struct Timer<'a>(&'a Monitor, &'static str, Instant);
+
+impl Drop for Timer<'_> {
+    fn drop(&mut self) {
+        self.0
+            .observe_lookup(self.1, self.2.elapsed().as_secs_f64());
+    }
 }
 
 /// The sorted segment names of a subscriber, as a JSON array.

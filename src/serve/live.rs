@@ -24,11 +24,13 @@ use cdrflow_dataflows::model::Loyalty;
 use cdrflow_dataflows::token::Tokenizer;
 
 use super::{serve_on, Roles, ServeError, Service, Snapshot, Store};
+use crate::monitor::Monitor;
 use crate::sink::outputs::OutputViews;
 
 /// A lookup service started beside a run.
 pub struct LiveServer {
     store: Arc<Store>,
+    monitor: Arc<Monitor>,
     addr: SocketAddr,
     runtime: tokio::runtime::Runtime,
 }
@@ -58,10 +60,12 @@ impl LiveServer {
             .map_err(listen_err)?;
         let addr = listener.local_addr().map_err(listen_err)?;
         let store = Arc::new(Store::new(Snapshot::empty()));
+        let monitor = Arc::new(Monitor::default());
         let service = Arc::new(Service {
             store: store.clone(),
             roles,
             tokens: Tokenizer::new(token_key),
+            monitor: monitor.clone(),
         });
         runtime.spawn(async move {
             if let Err(e) = serve_on(listener, service).await {
@@ -71,9 +75,15 @@ impl LiveServer {
         eprintln!("listening on http://{addr}");
         Ok(LiveServer {
             store,
+            monitor,
             addr,
             runtime,
         })
+    }
+
+    /// The monitor the run publishes its counts to.
+    pub fn monitor(&self) -> Arc<Monitor> {
+        self.monitor.clone()
     }
 
     /// The store the run publishes to.

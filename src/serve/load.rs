@@ -23,6 +23,7 @@ use cdrflow_dataflows::time::parse_date;
 use super::rows::{FeatureValue, PromotionRow, RowError};
 use super::store::{Snapshot, SnapshotBuilder};
 use super::ServeError;
+use crate::monitor::MonitorState;
 use crate::sink::files::PROMOTION_COLUMNS;
 use crate::sink::snapshots::FEATURE_COLUMNS;
 use crate::source::changes::read_changes;
@@ -164,22 +165,36 @@ fn read_promotions(b: &mut SnapshotBuilder, out: &Path) -> Result<(), ServeError
     Ok(())
 }
 
-/// The final event-time watermark of the run that wrote `out` (its
-/// `metrics.json`), `None` when the file does not say.
-fn run_watermark(out: &Path) -> Result<Option<Epoch>, ServeError> {
+/// The `metrics.json` of the run that wrote `out` (`Null` when missing).
+fn run_metrics(out: &Path) -> Result<serde_json::Value, ServeError> {
     let path = out.join("metrics.json");
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(serde_json::Value::Null),
         Err(source) => return Err(ServeError::Io { path, source }),
     };
-    let metrics: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| ServeError::Invalid {
-            path: path.clone(),
-            line: e.line() as u64,
-            message: e.to_string(),
-        })?;
-    Ok(metrics.get("watermark").and_then(serde_json::Value::as_i64))
+    serde_json::from_str(&text).map_err(|e| ServeError::Invalid {
+        path: path.clone(),
+        line: e.line() as u64,
+        message: e.to_string(),
+    })
+}
+
+/// The final event-time watermark of the run that wrote `out` (its
+/// `metrics.json`), `None` when the file does not say.
+fn run_watermark(out: &Path) -> Result<Option<Epoch>, ServeError> {
+    Ok(run_metrics(out)?
+        .get("watermark")
+        .and_then(serde_json::Value::as_i64))
+}
+
+/// The monitor's state of a finished run: its `metrics.json`.
+pub fn monitor_state(out: &Path) -> Result<MonitorState, ServeError> {
+    Ok(MonitorState {
+        metrics: run_metrics(out)?,
+        live: false,
+        updated_ms: crate::monitor::now_ms(),
+    })
 }
 
 /// Adds the loyalty customers as the run saw them at its end: the valid rows

@@ -230,6 +230,11 @@ impl OutputViews {
         Ok(promotions)
     }
 
+    /// Rows in the promotions view (what `promotions.csv` holds).
+    pub fn promotions_count(&self) -> usize {
+        self.promotions.values().map(|n| (*n).max(0) as usize).sum()
+    }
+
     /// The output directory.
     pub fn out(&self) -> &Path {
         &self.out

@@ -1,0 +1,194 @@
+//! The monitor's data (issue 7): what the run has counted so far, published
+//! by worker 0 and read by the HTTP service (`/metrics`, `/api/monitor`)
+//! without ever blocking the dataflow.
+//!
+//! ```text
+//! worker 0 (each round, ≤ 1/s, and at the end) ─ metrics.json value ─▶ Monitor (ArcSwap)
+//! serve --snapshots DIR ─ DIR/metrics.json ─────────────────────────▶ Monitor
+//! GET /metrics ─ prometheus-client registry built from the current state + lookup latency
+//! GET /api/monitor ─ the current state as JSON
+//! ```
+//!
+//! Only aggregates are kept: counts by name and by reason or file, the
+//! watermark. No phone number, token or customer id ever enters a
+//! [`MonitorState`].
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+use serde::Serialize;
+use serde_json::Value;
+
+/// What the monitor shows at one moment.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MonitorState {
+    /// `metrics.json` as it would be written now.
+    pub metrics: Value,
+    /// Whether a run is feeding this state (`false`: loaded from a run's output).
+    pub live: bool,
+    /// Wall-clock milliseconds since the epoch when the state was published.
+    pub updated_ms: u64,
+}
+
+/// The current [`MonitorState`], swapped whole by the publisher.
+pub struct Monitor {
+    state: ArcSwap<MonitorState>,
+    /// Latency of the lookup routes, by route.
+    pub lookups: Family<Vec<(String, String)>, Histogram>,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Monitor::new(MonitorState::default())
+    }
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The counts of `metrics.json` that only grow (Prometheus counters); every
+/// other number is a gauge (views: promotions, rules, …; the watermark).
+const COUNTERS: [&str; 10] = [
+    "cdrs_read",
+    "cdrs_valid",
+    "cdrs_dead_lettered",
+    "cdrs_late",
+    "cdrs_duplicate",
+    "cdrs_unique",
+    "cdrs_unknown_cell",
+    "router_requests",
+    "router_calls",
+    "cache_hits",
+];
+
+/// Groups of `metrics.json` (name → count) and the label their names become.
+const GROUPS: [(&str, &str); 3] = [
+    ("dead_letter_reasons", "reason"),
+    ("csv_dead_lettered", "file"),
+    ("csv_dead_lettered_by_reason", "reason"),
+];
+
+impl Monitor {
+    pub fn new(state: MonitorState) -> Monitor {
+        Monitor {
+            state: ArcSwap::from_pointee(state),
+            lookups: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_025, 2.0, 16))
+            }),
+        }
+    }
+
+    /// The state now (one atomic load).
+    pub fn current(&self) -> Arc<MonitorState> {
+        self.state.load_full()
+    }
+
+    /// Replaces the state.
+    pub fn publish(&self, state: MonitorState) {
+        self.state.store(Arc::new(state));
+    }
+
+    /// Records one lookup's latency.
+    pub fn observe_lookup(&self, route: &str, seconds: f64) {
+        self.lookups
+            .get_or_create(&vec![("route".to_string(), route.to_string())])
+            .observe(seconds);
+    }
+
+    /// The Prometheus (OpenMetrics) text of the current state: a counter or
+    /// gauge per `metrics.json` number (`cdrflow_<name>[_total]`, groups as
+    /// labels), the watermark in seconds, and the lookup latency histogram.
+    pub fn prometheus_text(&self) -> String {
+        let state = self.current();
+        let mut registry = Registry::with_prefix("cdrflow");
+        let metrics = state.metrics.as_object().cloned().unwrap_or_default();
+        for (name, value) in &metrics {
+            let Some(n) = value.as_i64() else {
+                continue;
+            };
+            if name == "watermark" {
+                let g: Gauge = Gauge::default();
+                g.set(n);
+                registry.register_with_unit(
+                    "watermark",
+                    "Event-time watermark (epoch seconds) the outputs are at",
+                    Unit::Seconds,
+                    g,
+                );
+            } else if COUNTERS.contains(&name.as_str()) {
+                let c: Counter = Counter::default();
+                c.inc_by(n.max(0) as u64);
+                registry.register(name.as_str(), format!("metrics.json {name}"), c);
+            } else {
+                let g: Gauge = Gauge::default();
+                g.set(n);
+                registry.register(name.as_str(), format!("metrics.json {name}"), g);
+            }
+        }
+        for (group, label) in GROUPS {
+            let Some(map) = metrics.get(group).and_then(Value::as_object) else {
+                continue;
+            };
+            let family = Family::<Vec<(String, String)>, Counter>::default();
+            for (k, v) in map {
+                family
+                    .get_or_create(&vec![(label.to_string(), k.clone())])
+                    .inc_by(v.as_i64().unwrap_or(0).max(0) as u64);
+            }
+            registry.register(group, format!("metrics.json {group}, by {label}"), family);
+        }
+        let live: Gauge = Gauge::default();
+        live.set(i64::from(state.live));
+        registry.register("live", "1 while a run feeds the monitor", live);
+        registry.register_with_unit(
+            "lookup_duration",
+            "Latency of the lookup routes",
+            Unit::Seconds,
+            self.lookups.clone(),
+        );
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &registry);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_become_counters_gauges_and_labelled_families() {
+        let monitor = Monitor::new(MonitorState {
+            metrics: serde_json::json!({
+                "cdrs_read": 12, "promotions": 3, "watermark": 1_772_452_800,
+                "dead_letter_reasons": {"late": 2, "malformed_json": 1}
+            }),
+            live: true,
+            updated_ms: 0,
+        });
+        monitor.observe_lookup("segments", 0.0002);
+        let text = monitor.prometheus_text();
+        for line in [
+            "cdrflow_cdrs_read_total 12",
+            "cdrflow_promotions 3",
+            "cdrflow_watermark_seconds 1772452800",
+            "cdrflow_dead_letter_reasons_total{reason=\"late\"} 2",
+            "cdrflow_live 1",
+            "cdrflow_lookup_duration_seconds_count{route=\"segments\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+    }
+}
