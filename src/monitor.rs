@@ -35,6 +35,67 @@ pub struct MonitorState {
     pub live: bool,
     /// Wall-clock milliseconds since the epoch when the state was published.
     pub updated_ms: u64,
+    /// The input counts over time (oldest first, at most [`HISTORY`]).
+    pub history: Vec<Sample>,
+    /// The campaign and the basket rules, broken down.
+    pub breakdown: Breakdown,
+    /// Subscribers per segment in the latest snapshot and the one before.
+    pub segments: SegmentCounts,
+}
+
+/// How many samples [`MonitorState::history`] keeps (one a second: 10 min).
+pub const HISTORY: usize = 600;
+
+/// The input counts at one moment (rates are differences of samples).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Sample {
+    pub t_ms: u64,
+    pub cdrs_read: i64,
+    pub cdrs_valid: i64,
+    pub cdrs_late: i64,
+    pub cdrs_duplicate: i64,
+    pub cdrs_dead_lettered: i64,
+    pub watermark: i64,
+}
+
+impl Sample {
+    /// The sample of a `metrics.json` value at `t_ms`.
+    pub fn of(metrics: &Value, t_ms: u64) -> Sample {
+        let get = |k: &str| metrics.get(k).and_then(Value::as_i64).unwrap_or(0);
+        Sample {
+            t_ms,
+            cdrs_read: get("cdrs_read"),
+            cdrs_valid: get("cdrs_valid"),
+            cdrs_late: get("cdrs_late"),
+            cdrs_duplicate: get("cdrs_duplicate"),
+            cdrs_dead_lettered: get("cdrs_dead_lettered"),
+            watermark: get("watermark"),
+        }
+    }
+}
+
+/// Aggregates of the output views (names and counts only).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Breakdown {
+    /// Promotions in the view by `store_id`.
+    pub promotions_by_store: std::collections::BTreeMap<String, u64>,
+    /// … by product source (`rule:<context>`, `demographic`, `popular`, `none`).
+    pub promotions_by_source: std::collections::BTreeMap<String, u64>,
+    /// … by UTC hour of the CDR's start (`YYYY-MM-DDTHH`).
+    pub promotions_by_hour: std::collections::BTreeMap<String, u64>,
+    /// Promotions retracted so far (opt-outs, points, deleted customers, …).
+    pub promotions_retracted: u64,
+    /// Basket rules by context.
+    pub rules_by_context: std::collections::BTreeMap<String, u64>,
+}
+
+/// Subscribers per segment of two snapshot dates.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SegmentCounts {
+    /// `(date, segment → subscribers)` of the latest snapshot.
+    pub latest: Option<(String, std::collections::BTreeMap<String, u64>)>,
+    /// The same for the snapshot before it.
+    pub previous: Option<(String, std::collections::BTreeMap<String, u64>)>,
 }
 
 /// The current [`MonitorState`], swapped whole by the publisher.

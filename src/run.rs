@@ -20,7 +20,7 @@
 //! run closes the watermark's time (`floor`), so the newest input shows.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,7 +49,7 @@ mod changes;
 use self::changes::{collapse, PendingChanges};
 use crate::config::KafkaSource;
 use crate::config::RunConfig;
-use crate::monitor::{now_ms, Monitor, MonitorState};
+use crate::monitor::{now_ms, Monitor, MonitorState, Sample, HISTORY};
 use crate::serve::live::{LiveServer, Publisher};
 use crate::serve::Store as SnapshotStore;
 use crate::sink::collect::{gather, gather_counts, Counts};
@@ -415,6 +415,7 @@ fn run_worker(
     // Worker 0 of process 0 publishes the counts to the monitor.
     let monitor = monitor.filter(|_| index == 0);
     let mut last_monitor: Option<std::time::Instant> = None;
+    let mut history: VecDeque<Sample> = VecDeque::new();
     let (mut inputs, probe, gathered) = build(worker, cfg, router, store.clone());
     // Worker 0 of process 0 publishes the promotions and loyalty to the
     // lookup service (the segments come from the snapshot sink).
@@ -697,11 +698,8 @@ fn run_worker(
             if let Some(m) = &monitor {
                 if last_monitor.is_none_or(|t| t.elapsed() >= MONITOR_EVERY) {
                     last_monitor = Some(std::time::Instant::now());
-                    m.publish(MonitorState {
-                        metrics: metrics_now(views.promotions_count(), &gathered, watermark),
-                        live: true,
-                        updated_ms: now_ms(),
-                    });
+                    let metrics = metrics_now(views.promotions_count(), &gathered, watermark);
+                    m.publish(monitor_state(metrics, true, &mut history, views, &gathered));
                 }
             }
         }
@@ -735,11 +733,14 @@ fn run_worker(
             }
             let summary = write_views(views, tables, &gathered, watermark, true)?;
             if let Some(m) = &monitor {
-                m.publish(MonitorState {
-                    metrics: summary.metrics.clone(),
-                    live: !cfg.follow,
-                    updated_ms: now_ms(),
-                });
+                let metrics = summary.metrics.clone();
+                m.publish(monitor_state(
+                    metrics,
+                    !cfg.follow,
+                    &mut history,
+                    views,
+                    &gathered,
+                ));
             }
             Ok(Some(summary))
         }
@@ -776,6 +777,30 @@ fn write_views(
         metrics,
         promotions,
     })
+}
+
+/// The monitor's state now: `metrics`, one more history sample (the oldest
+/// dropped past [`HISTORY`]), the views' breakdown and the segment counts.
+fn monitor_state(
+    metrics: serde_json::Value,
+    live: bool,
+    history: &mut VecDeque<Sample>,
+    views: &OutputViews,
+    gathered: &Gathered,
+) -> MonitorState {
+    let now = now_ms();
+    history.push_back(Sample::of(&metrics, now));
+    while history.len() > HISTORY {
+        history.pop_front();
+    }
+    MonitorState {
+        metrics,
+        live,
+        updated_ms: now,
+        history: history.iter().copied().collect(),
+        breakdown: views.breakdown(),
+        segments: gathered.snapshots.borrow().segments.clone(),
+    }
 }
 
 /// `metrics.json` as it stands: the gathered counts, the snapshots written,

@@ -491,6 +491,28 @@ fn assert_prometheus_matches(text: &str, metrics: &Value) {
     assert!(checked >= 15, "{checked} numbers checked");
 }
 
+/// The JSON data of the first server-sent event of `path`.
+fn first_event(addr: &str, path: &str) -> Value {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen);
+        if let Some(at) = text.find("\ndata: ") {
+            if let Some(end) = text[at + 7..].find('\n') {
+                return serde_json::from_str(&text[at + 7..at + 7 + end]).unwrap();
+            }
+        }
+    }
+}
+
 /// A `cdrflow` child whose stderr lines arrive through a channel, so a
 /// silent child fails the test after a bounded wait instead of hanging it.
 struct Child {
@@ -704,6 +726,9 @@ fn a_live_run_serves_what_its_files_serve() {
         assert_eq!(status, 200);
         let state: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(state["metrics"], metrics);
+        // Server-sent events: the first `monitor` event carries the same state.
+        let event = first_event(addr, "/api/events");
+        assert_eq!(event["metrics"], metrics);
         let mut secrets: Vec<String> = tokens.iter().map(|t| t.to_string()).collect();
         secrets.extend(msisdns.iter().map(|m| m.replace(' ', "")));
         secrets.extend((1..=10).map(|i| format!("+49153000000{i:02}")));
@@ -715,6 +740,42 @@ fn a_live_run_serves_what_its_files_serve() {
             );
         }
     }
+
+    // The live breakdowns add up to the files: promotions by store, by
+    // source and by hour each sum to promotions.csv's rows; rules by
+    // context to rules.csv's; the latest snapshot's segment counts to its
+    // segments.csv.
+    let (_, body) = raw_get(&live_addr, "/api/monitor", None);
+    let state: Value = serde_json::from_str(&body).unwrap();
+    let sum = |v: &Value| -> u64 {
+        v.as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum()
+    };
+    let rows = |f: &str| crate::util::read(Path::new(out).join(f)).lines().count() as u64 - 1;
+    let b = &state["breakdown"];
+    for by in [
+        "promotions_by_store",
+        "promotions_by_source",
+        "promotions_by_hour",
+    ] {
+        assert_eq!(sum(&b[by]), rows("promotions.csv"), "{by}");
+    }
+    assert_eq!(sum(&b["rules_by_context"]), rows("rules.csv"));
+    // C1, C2, C4 and C80 lost their day 0 and 1 promotions (README of the fixture).
+    assert_eq!(b["promotions_retracted"], 8);
+    let segments_csv = crate::util::read(latest.join("segments.csv"));
+    let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+    for line in segments_csv.lines().skip(1) {
+        *counts.entry(line[33..].to_string()).or_default() += 1;
+    }
+    assert_eq!(
+        state["segments"]["latest"][1],
+        serde_json::to_value(&counts).unwrap()
+    );
+    assert_eq!(state["segments"]["latest"][0], "2026-03-04");
 
     let pid = live.child.id().to_string();
     let kill = std::process::Command::new("kill")

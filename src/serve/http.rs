@@ -7,6 +7,7 @@
 //! | `GET /v1/customers/{msisdn}` | role `crm` | the above plus `loyalty` and `latest_promotion` |
 //! | `GET /metrics` | anyone | Prometheus (OpenMetrics) text: the run's counts, lookup latency |
 //! | `GET /api/monitor` | anyone | the monitor's state as JSON (aggregates only) |
+//! | `GET /api/events` | anyone | server-sent `monitor` events: that state on every change |
 //!
 //! Checks run in this order: bearer (401 missing or unknown, 403 wrong role),
 //! then the id (400 malformed token or msisdn), then the lookup (404). A
@@ -20,6 +21,7 @@ use std::time::Instant;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -50,6 +52,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/customers/{msisdn}", get(customers))
         .route("/metrics", get(prometheus))
         .route("/api/monitor", get(monitor_state))
+        .route("/api/events", get(monitor_events))
         .fallback(|| async { Refusal::NoRoute })
         .with_state(service)
 }
@@ -142,6 +145,31 @@ async fn prometheus(State(svc): State<Arc<Service>>) -> Response {
 /// `GET /api/monitor`: the monitor's state as JSON (aggregates only).
 async fn monitor_state(State(svc): State<Arc<Service>>) -> Response {
     answer(json(&*svc.monitor.current()))
+}
+
+/// `GET /api/events`: server-sent events, one `monitor` event with the
+/// state (as `/api/monitor`) now and after every change (checked twice a
+/// second), for the monitor page.
+async fn monitor_events(
+    State(svc): State<Arc<Service>>,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let stream = futures_util::stream::unfold(None::<u64>, move |seen| {
+        let svc = svc.clone();
+        async move {
+            loop {
+                let state = svc.monitor.current();
+                if seen != Some(state.updated_ms) {
+                    let event = Event::default()
+                        .event("monitor")
+                        .json_data(&*state)
+                        .unwrap_or_else(|_| Event::default().comment("unencodable"));
+                    return Some((Ok(event), Some(state.updated_ms)));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 async fn segments(

@@ -190,10 +190,14 @@ fn run_watermark(out: &Path) -> Result<Option<Epoch>, ServeError> {
 
 /// The monitor's state of a finished run: its `metrics.json`.
 pub fn monitor_state(out: &Path) -> Result<MonitorState, ServeError> {
+    let metrics = run_metrics(out)?;
+    let now = crate::monitor::now_ms();
     Ok(MonitorState {
-        metrics: run_metrics(out)?,
+        history: vec![crate::monitor::Sample::of(&metrics, now)],
+        metrics,
         live: false,
-        updated_ms: crate::monitor::now_ms(),
+        updated_ms: now,
+        ..MonitorState::default()
     })
 }
 

@@ -25,10 +25,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
+use cdrflow_dataflows::basket::scope_name;
 use cdrflow_dataflows::basket::{Catalogue, Pick, Recommendation, Rule};
 use cdrflow_dataflows::model::{DeadLetter, Time};
 use cdrflow_dataflows::promotions::Promotion;
-use cdrflow_dataflows::time::date_string;
+use cdrflow_dataflows::time::{date_string, format_rfc3339};
 use cdrflow_dataflows::token::Tokenizer;
 
 use super::collect::Updates;
@@ -38,6 +39,7 @@ use super::files::{
 };
 use super::kafka::{row_json, KafkaOutputs, KeyedTable, SegmentMessages};
 use crate::kafka::{Change, SinkError};
+use crate::monitor::Breakdown;
 use crate::serve::PromotionRow;
 
 /// Why an output could not be delivered.
@@ -82,6 +84,8 @@ pub struct OutputViews {
     recommendations: View<Recommendation>,
     dead: View<DeadLetter>,
     version: u64,
+    /// Promotion retractions written to the change stream so far.
+    retracted: u64,
     kafka: Option<KafkaState>,
 }
 
@@ -107,6 +111,7 @@ impl OutputViews {
             recommendations: View::new(),
             dead: View::new(),
             version: 0,
+            retracted: 0,
             kafka: None,
         })
     }
@@ -139,7 +144,7 @@ impl OutputViews {
         let recommendations = take(&gathered.recommendations, upto);
         let dead = take(&gathered.dead, upto);
         let path = self.out.join("promotions.changes.jsonl");
-        write_changes(&mut self.changes, &promotions, &self.tokens, catalogue)
+        self.retracted += write_changes(&mut self.changes, &promotions, &self.tokens, catalogue)
             .map_err(err(&path))?;
         if let Some(k) = self.kafka.as_mut() {
             let tokens = &self.tokens;
@@ -230,6 +235,36 @@ impl OutputViews {
         Ok(promotions)
     }
 
+    /// The views' aggregates for the monitor (no customer, phone or token).
+    pub fn breakdown(&self) -> Breakdown {
+        let mut b = Breakdown {
+            promotions_retracted: self.retracted,
+            ..Breakdown::default()
+        };
+        for ((p, pick), n) in &self.promotions {
+            let n = (*n).max(0) as u64;
+            if n == 0 {
+                continue;
+            }
+            *b.promotions_by_store.entry(p.store_id.clone()).or_default() += n;
+            *b.promotions_by_source
+                .entry(pick.source.to_string())
+                .or_default() += n;
+            let hour = format_rfc3339(p.start - p.start.rem_euclid(3600));
+            *b.promotions_by_hour
+                .entry(hour[..13].to_string())
+                .or_default() += n;
+        }
+        for (r, n) in &self.rules {
+            if *n > 0 {
+                *b.rules_by_context
+                    .entry(scope_name(&r.scope).to_string())
+                    .or_default() += *n as u64;
+            }
+        }
+        b
+    }
+
     /// Rows in the promotions view (what `promotions.csv` holds).
     pub fn promotions_count(&self) -> usize {
         self.promotions.values().map(|n| (*n).max(0) as usize).sum()
@@ -304,13 +339,14 @@ fn rows<D: Clone>(view: &View<D>) -> Vec<(D, Time, isize)> {
 /// Appends the changes of the view as `{"time":T,"diff":±1,<row>}` lines:
 /// consolidated per (time, row), sorted by time, retractions first, then row.
 /// `time` is the event-time watermark at which the change happened; replaying
-/// the lines up to a time gives the view at that time.
+/// the lines up to a time gives the view at that time. Returns the number of
+/// rows retracted.
 fn write_changes(
     w: &mut impl Write,
     updates: &[(PromotionPick, Time, isize)],
     tokens: &Tokenizer,
     catalogue: &Catalogue,
-) -> std::io::Result<()> {
+) -> std::io::Result<u64> {
     let mut changes: BTreeMap<(Time, &PromotionPick), isize> = BTreeMap::new();
     for (p, t, r) in updates {
         *changes.entry((*t, p)).or_default() += r;
@@ -318,6 +354,7 @@ fn write_changes(
     let mut changes: Vec<((Time, &PromotionPick), isize)> =
         changes.into_iter().filter(|(_, n)| *n != 0).collect();
     changes.sort_by(|a, b| (a.0 .0, a.1 > 0, a.0 .1).cmp(&(b.0 .0, b.1 > 0, b.0 .1)));
+    let retracted = changes.iter().map(|(_, d)| (-*d).max(0) as u64).sum();
     for ((time, row), diff) in changes {
         let r = promotion_row(row, tokens, catalogue);
         let fields = files::promotion_fields(&r);
@@ -330,5 +367,6 @@ fn write_changes(
         serde_json::to_writer(&mut *w, &Value::Object(obj))?;
         w.write_all(b"\n")?;
     }
-    w.flush()
+    w.flush()?;
+    Ok(retracted)
 }

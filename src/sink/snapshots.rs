@@ -40,6 +40,7 @@ use cdrflow_dataflows::token::Tokenizer;
 
 use super::files::{write_atomic, WriteError};
 use super::kafka::SegmentMessages;
+use crate::monitor::SegmentCounts;
 use crate::serve::{FeatureValue, Store, SubscriberRow};
 
 const DAY: i64 = 86_400;
@@ -62,6 +63,8 @@ pub struct SnapshotReport {
     /// Dates written, in order.
     pub dates: Vec<Epoch>,
     pub error: Option<WriteError>,
+    /// Subscribers per segment of the last two dates (for the monitor).
+    pub segments: SegmentCounts,
 }
 
 pub type SharedReport = Rc<RefCell<SnapshotReport>>;
@@ -141,6 +144,14 @@ pub fn snapshots<'s>(
                         let mut report = shared.borrow_mut();
                         if report.error.is_none() {
                             let rows = snapshot_rows(&current, date, &defs);
+                            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+                            for (_, r) in &rows {
+                                for seg in &r.segments {
+                                    *counts.entry(seg.clone()).or_default() += 1;
+                                }
+                            }
+                            report.segments.previous = report.segments.latest.take();
+                            report.segments.latest = Some((date_string(date), counts));
                             match write_snapshot(&out, date, &rows) {
                                 Ok(()) => report.dates.push(date),
                                 Err(e) => report.error = Some(e),
