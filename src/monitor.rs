@@ -237,7 +237,7 @@ mod tests {
                 "dead_letter_reasons": {"late": 2, "malformed_json": 1}
             }),
             live: true,
-            updated_ms: 0,
+            ..MonitorState::default()
         });
         monitor.observe_lookup("segments", 0.0002);
         let text = monitor.prometheus_text();
