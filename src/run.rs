@@ -45,9 +45,10 @@ use cdrflow_dataflows::segments::features::next_midnight;
 use cdrflow_dataflows::token::Tokenizer;
 
 mod changes;
+mod reader;
 
 use self::changes::{collapse, PendingChanges};
-use crate::config::KafkaSource;
+use self::reader::{CdrInput, CdrReader};
 use crate::config::RunConfig;
 use crate::monitor::{now_ms, Monitor, MonitorState, Sample, HISTORY};
 use crate::serve::live::{LiveServer, Publisher};
@@ -58,9 +59,9 @@ use crate::sink::kafka::{KafkaOutputs, SegmentMessages};
 use crate::sink::outputs::{GatheredOutputs, OutputViews};
 use crate::sink::snapshots::{snapshots, SharedReport, SnapshotTargets};
 use crate::source::cdr_file::{
-    finish_block, parse_block, BlockSummary, CdrFile, GzBlocks, Outcome, Tail, SOURCE_NAME,
+    finish_block, parse_block, BlockSummary, CdrFile, Outcome, SOURCE_NAME,
 };
-use crate::source::kafka::{self as kafka_source, KafkaCdrs, PartitionProgress};
+use crate::source::kafka::{self as kafka_source, PartitionProgress};
 use crate::source::tables::{self, Tables};
 
 /// What a finished run reports (from process 0).
@@ -183,62 +184,6 @@ type UpsertInput<V> =
 /// partitions' progress, (more input follows, stop was asked))`.
 type SummaryRecord = (u64, usize, BlockSummary, PartitionProgress, (bool, bool));
 
-/// Where the CDRs come from (shared by the workers).
-enum CdrInput {
-    File(CdrFile),
-    Kafka(KafkaSource),
-}
-
-/// A worker's CDR reader.
-enum CdrReader<'a> {
-    /// Blocks of the file: block `r·W + w` in round `r`; a gzip file is read
-    /// by worker 0 alone, and so are the lines appended (`--follow`).
-    File {
-        file: &'a CdrFile,
-        blocks: u64,
-        gz: Option<GzBlocks>,
-        tail: Option<Tail>,
-    },
-    /// Partitions `p ≡ w (mod W)` of the topic.
-    Kafka(KafkaCdrs),
-}
-
-impl<'a> CdrReader<'a> {
-    fn open(
-        input: &'a CdrInput,
-        index: usize,
-        peers: usize,
-        cfg: &RunConfig,
-    ) -> anyhow::Result<Self> {
-        Ok(match input {
-            CdrInput::File(file) => CdrReader::File {
-                file,
-                blocks: file.blocks(cfg.block_size.max(1)),
-                gz: if file.gzip && index == 0 {
-                    Some(GzBlocks::open(file).context("opening cdrs.jsonl.gz")?)
-                } else {
-                    None
-                },
-                tail: (cfg.follow && index == 0).then(|| Tail::new(file)),
-            },
-            CdrInput::Kafka(k) => CdrReader::Kafka(KafkaCdrs::open(
-                &k.settings,
-                &k.topic,
-                index,
-                peers,
-                cfg.lateness,
-                cfg.follow,
-            )?),
-        })
-    }
-
-    fn file(&self) -> Option<&CdrFile> {
-        match self {
-            CdrReader::File { file, .. } => Some(file),
-            CdrReader::Kafka(_) => None,
-        }
-    }
-}
 type SummaryInput =
     InputHandle<Time, timely::container::CapacityContainerBuilder<Vec<SummaryRecord>>>;
 
