@@ -12,6 +12,7 @@
 //! | `serve` | `cdrflow serve`: the segment lookup service over HTTP |
 //! | `monitor` | the monitor's state (counts, watermark) and its Prometheus text |
 //! | `kafka` | Kafka client settings (every rdkafka `ClientConfig`), the upsert sink |
+//! | `progress` | the progress bar or plain progress lines of `run` and `generate` |
 
 pub use cdrflow_dataflows as dataflows;
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod generate;
 pub mod kafka;
 pub mod monitor;
+pub mod progress;
 pub mod run;
 pub mod serve;
 pub mod sink;
@@ -52,21 +54,21 @@ pub fn generate_cmd(args: cli::GenerateArgs) -> anyhow::Result<()> {
     if let Some(t) = args.threads {
         cfg.threads = t;
     }
-    let total = cfg.cdrs;
     let started = std::time::Instant::now();
-    let last = std::cell::Cell::new(std::time::Instant::now());
     let quiet = args.quiet;
-    let summary = generate::generate(&cfg, &|done| {
-        if !quiet && last.get().elapsed().as_secs_f64() >= 2.0 {
-            last.set(std::time::Instant::now());
-            let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            eprintln!(
-                "generate: {done}/{total} CDR lines ({:.0}%), {:.2} M lines/s",
-                100.0 * done as f64 / total.max(1) as f64,
-                rate / 1e6
-            );
-        }
-    })?;
+    let target = cfg.out.join(if cfg.gzip {
+        "cdrs.jsonl.gz"
+    } else {
+        "cdrs.jsonl"
+    });
+    let progress = std::cell::RefCell::new(progress::Progress::new(
+        progress::Kind::Write(&target.display().to_string()),
+        None,
+        Some(cfg.cdrs),
+        quiet,
+    ));
+    let summary = generate::generate(&cfg, &|done| progress.borrow_mut().update(done, 0))?;
+    progress.into_inner().finish("done");
     if !quiet {
         eprintln!(
             "generate: {} CDR lines ({} duplicates, {} late, {} malformed planted), {} to {}, in {:.1} s -> {}",

@@ -451,7 +451,7 @@ fn run_worker(
     let mut floor: Time = 0;
     let mut counts: BTreeMap<String, isize> = BTreeMap::new();
 
-    let mut progress = Progress::new();
+    let mut progress = reader.progress(cfg, index);
     for round in 0u64.. {
         // 1. Read this worker's share of the round: a block of the file
         // (parsed; lateness needs the other blocks' summaries), or Kafka
@@ -542,14 +542,7 @@ fn run_worker(
         // A stop asked of any worker (SIGINT/SIGTERM) ends the input for all.
         let any_more = round_sums.iter().any(|s| s.3 .0) && !round_sums.iter().any(|s| s.3 .1);
         let idle = round_sums.iter().all(|s| s.1.lines == 0);
-        if index == 0 && !cfg.quiet {
-            progress.report(
-                lines_total,
-                (round + 1) * peers as u64 * block_size,
-                reader.file(),
-                !any_more,
-            );
-        }
+        progress.update(lines_total, reader.bytes_done(round, peers, block_size));
 
         // 3. Lateness and line numbers (file), then into the dataflow.
         let mut accept = |outcome| {
@@ -649,6 +642,7 @@ fn run_worker(
             }
         }
         if !any_more {
+            progress.finish("input done");
             break;
         }
         if idle && cfg.follow {
@@ -758,42 +752,4 @@ fn metrics_now(promotions: usize, gathered: &Gathered, watermark: Time) -> serde
     );
     counts.insert("watermark".into(), watermark as i64);
     files::metrics_json(&counts, promotions)
-}
-
-/// A plain progress line on stderr every few seconds (worker 0), and a last one
-/// at the end of the input: lines read, share of the file, rate.
-struct Progress {
-    started: std::time::Instant,
-    last: std::time::Instant,
-}
-
-impl Progress {
-    fn new() -> Self {
-        let now = std::time::Instant::now();
-        Progress {
-            started: now,
-            last: now,
-        }
-    }
-
-    fn report(&mut self, lines: u64, bytes_done: u64, file: Option<&CdrFile>, last: bool) {
-        if !last && self.last.elapsed().as_secs_f64() < 3.0 {
-            return;
-        }
-        self.last = std::time::Instant::now();
-        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
-        let share = match file {
-            Some(file) if !file.gzip && file.len > 0 => format!(
-                " ({:.0}% of {})",
-                100.0 * (bytes_done.min(file.len) as f64) / file.len as f64,
-                file.path.display()
-            ),
-            _ => String::new(),
-        };
-        eprintln!(
-            "cdrflow: read {lines} CDRs{share}, {:.2} M lines/s{}",
-            lines as f64 / secs / 1e6,
-            if last { ", input done" } else { "" }
-        );
-    }
 }

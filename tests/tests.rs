@@ -12,6 +12,7 @@
 //! | `kafka` | the upsert sink on librdkafka's mock cluster: table, partitions, outages, exactly once |
 //! | `kafka_outputs` | `run --sink-topic-prefix`: every topic compacted equals its file |
 //! | `kafka_source` | CDRs from a topic (librdkafka's mock cluster): = the file run, identities, dead letters with partition/offset |
+//! | `progress` | plain progress lines when stderr is not a terminal, the final line, `-q` silences them |
 //! | `serve` | the lookup service: status codes, exact bodies, `publish`, the real binary on a port |
 
 mod accounting;
@@ -22,6 +23,7 @@ mod kafka;
 mod kafka_outputs;
 mod kafka_source;
 mod mlxtend;
+mod progress;
 mod retention;
 mod serve;
 mod util;

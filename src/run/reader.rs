@@ -5,6 +5,7 @@
 use anyhow::Context;
 
 use crate::config::{KafkaSource, RunConfig};
+use crate::progress::{Kind, Progress};
 use crate::source::cdr_file::{CdrFile, GzBlocks, Tail};
 use crate::source::kafka::KafkaCdrs;
 
@@ -57,10 +58,32 @@ impl<'a> CdrReader<'a> {
         })
     }
 
-    pub(super) fn file(&self) -> Option<&CdrFile> {
+    /// A progress reporter for this reader (silent on all but worker 0): the
+    /// share is of the file's bytes, except in a live run, which has no end.
+    pub(super) fn progress(&self, cfg: &RunConfig, index: usize) -> Progress {
+        let quiet = cfg.quiet || index != 0;
         match self {
-            CdrReader::File { file, .. } => Some(file),
-            CdrReader::Kafka(_) => None,
+            CdrReader::File { file, .. } => {
+                let total = (!cfg.follow).then_some(file.len);
+                let name = file.path.display().to_string();
+                Progress::new(Kind::Read(&name), total, None, quiet)
+            }
+            CdrReader::Kafka(k) => Progress::new(
+                Kind::Read(&format!("topic {}", k.topic())),
+                None,
+                None,
+                quiet,
+            ),
+        }
+    }
+
+    /// Bytes of the file read by the end of `round` (worker 0's view): the
+    /// blocks dealt so far, or the compressed bytes of a gzip file.
+    pub(super) fn bytes_done(&self, round: u64, peers: usize, block_size: u64) -> u64 {
+        match self {
+            CdrReader::File { gz: Some(gz), .. } => gz.compressed_read(),
+            CdrReader::File { file, .. } => ((round + 1) * peers as u64 * block_size).min(file.len),
+            CdrReader::Kafka(_) => 0,
         }
     }
 }

@@ -157,7 +157,8 @@ impl Tail {
 
 /// Sequential reader of a gzip CDR file: blocks of whole lines.
 pub struct GzBlocks {
-    reader: Box<dyn BufRead + Send>,
+    /// Boxed: the decoder's state is large, and the readers of a run are an enum.
+    reader: Box<BufReader<flate2::read::MultiGzDecoder<BufReader<File>>>>,
     done: bool,
 }
 
@@ -169,6 +170,13 @@ impl GzBlocks {
             reader: Box::new(BufReader::with_capacity(1 << 20, decoder)),
             done: false,
         })
+    }
+
+    /// Compressed bytes taken from the file so far (read ahead by up to a
+    /// buffer, 1 MiB): for progress only, 0 if the position is unknown.
+    pub fn compressed_read(&self) -> u64 {
+        let mut file: &File = self.reader.get_ref().get_ref().get_ref();
+        file.stream_position().unwrap_or(0)
     }
 
     /// About `block_size` bytes of whole lines; `None` at the end.

@@ -209,6 +209,11 @@ pub struct KafkaCdrs {
 }
 
 impl KafkaCdrs {
+    /// The topic read.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
     /// Assigns this worker its partitions (`p mod peers == index`) from their
     /// low offsets, up to the end offsets they have now.
     pub fn open(
