@@ -53,26 +53,27 @@ pub const TOPICS: [&str; 6] = [
 /// [(token, value)])`, handed from the snapshot sink to the Kafka outputs.
 pub type SegmentMessages = Rc<RefCell<Vec<(Time, Vec<(String, String)>)>>>;
 
-/// The row of each key of one output, kept to turn updates into upserts.
+/// The row of each key of one output, kept to turn updates into upserts
+/// (the rows' counts are the output's view, passed in).
 pub struct KeyedTable<D> {
-    counts: BTreeMap<D, isize>,
     current: HashMap<String, D>,
 }
 
 impl<D: Ord + Clone> Default for KeyedTable<D> {
     fn default() -> Self {
         KeyedTable {
-            counts: BTreeMap::new(),
             current: HashMap::new(),
         }
     }
 }
 
 impl<D: Ord + Clone> KeyedTable<D> {
-    /// Applies `updates` time by time and appends, per time, one change per
-    /// key touched: its row's value after that time, or a tombstone.
+    /// Folds `updates` into `counts` (the output's view) time by time and
+    /// appends, per time, one change per key touched: its row's value after
+    /// that time, or a tombstone.
     pub fn changes(
         &mut self,
+        counts: &mut BTreeMap<D, isize>,
         topic: &str,
         updates: &[(D, Time, isize)],
         key: impl Fn(&D) -> String,
@@ -91,13 +92,13 @@ impl<D: Ord + Clone> KeyedTable<D> {
             let mut touched = BTreeSet::new();
             for (d, r) in updates {
                 let k = key(d);
-                let n = self.counts.entry(d.clone()).or_default();
+                let n = counts.entry(d.clone()).or_default();
                 *n += r;
                 if *n > 0 {
                     self.current.insert(k.clone(), d.clone());
                 } else {
                     if *n == 0 {
-                        self.counts.remove(d);
+                        counts.remove(d);
                     }
                     if self.current.get(&k) == Some(d) {
                         self.current.remove(&k);
@@ -213,7 +214,9 @@ mod tests {
             (("a", 1), 2, -1),
             (("b", 2), 2, -1),
         ];
-        t.changes("t", &updates, key, value, &mut out);
+        let mut view = BTreeMap::new();
+        t.changes(&mut view, "t", &updates, key, value, &mut out);
+        assert_eq!(view, BTreeMap::from([(("a", 3), 1)]));
         let got: Vec<(String, Option<String>, Time)> =
             out.into_iter().map(|c| (c.key, c.value, c.time)).collect();
         let s = |x: &str| Some(x.to_string());

@@ -146,11 +146,15 @@ impl OutputViews {
         let path = self.out.join("promotions.changes.jsonl");
         self.retracted += write_changes(&mut self.changes, &promotions, &self.tokens, catalogue)
             .map_err(err(&path))?;
+        if !promotions.is_empty() {
+            self.version += 1;
+        }
         if let Some(k) = self.kafka.as_mut() {
             let tokens = &self.tokens;
             let mut changes = Vec::new();
             let topic = k.out.topic("promotions");
             k.promotions.changes(
+                &mut self.promotions,
                 &topic,
                 &promotions,
                 |(p, _)| format!("{}|{}", p.customer_id, date_string(p.date)),
@@ -162,6 +166,7 @@ impl OutputViews {
             );
             let topic = k.out.topic("rules");
             k.rules.changes(
+                &mut self.rules,
                 &topic,
                 &rules,
                 |r| {
@@ -173,6 +178,7 @@ impl OutputViews {
             );
             let topic = k.out.topic("recommendations");
             k.recommendations.changes(
+                &mut self.recommendations,
                 &topic,
                 &recommendations,
                 |r| {
@@ -184,6 +190,7 @@ impl OutputViews {
             );
             let topic = k.out.topic("dead_letter");
             k.dead.changes(
+                &mut self.dead,
                 &topic,
                 &dead,
                 |d| format!("{}|{}", d.source, d.line),
@@ -192,14 +199,14 @@ impl OutputViews {
             );
             segment_changes(k, Some(upto), &mut changes);
             k.out.produce(changes)?;
+        } else {
+            // Without Kafka the views are folded here (the keyed tables
+            // fold them time by time above).
+            fold(&mut self.promotions, promotions);
+            fold(&mut self.rules, rules);
+            fold(&mut self.recommendations, recommendations);
+            fold(&mut self.dead, dead);
         }
-        if !promotions.is_empty() {
-            self.version += 1;
-        }
-        fold(&mut self.promotions, promotions);
-        fold(&mut self.rules, rules);
-        fold(&mut self.recommendations, recommendations);
-        fold(&mut self.dead, dead);
         Ok(())
     }
 
@@ -325,8 +332,7 @@ fn take<D: Clone>(updates: &Updates<D>, upto: Time) -> Vec<(D, Time, isize)> {
 
 fn fold<D: Ord>(view: &mut View<D>, updates: Vec<(D, Time, isize)>) {
     for (d, _, r) in updates {
-        let n = view.entry(d).or_default();
-        *n += r;
+        *view.entry(d).or_default() += r;
     }
     view.retain(|_, n| *n != 0);
 }

@@ -283,6 +283,27 @@ pub enum Outcome {
 
 /// Decides lateness and line numbers, given the lines and the largest valid
 /// start of all blocks before this one. Calls `emit` per line, in file order.
+/// The lateness rule of one input (SPEC §2), given the largest valid start
+/// read from it so far (`max`, updated here): a valid CDR below the
+/// watermark is `late`. Returns the CDR with the watermark after reading it,
+/// or the reason it is dead with the watermark when it was read.
+pub fn decide_lateness(
+    max: &mut Option<Epoch>,
+    lateness: i64,
+    parsed: Result<Cdr, Reason>,
+) -> Result<(Cdr, Epoch), (Reason, Option<Epoch>)> {
+    let watermark = max.map(|m| m.saturating_sub(lateness));
+    match parsed {
+        Ok(cdr) if watermark.is_some_and(|w| cdr.start < w) => Err((Reason::Late, watermark)),
+        Ok(cdr) => {
+            *max = (*max).max(Some(cdr.start));
+            let w = max.map_or(cdr.start, |m| m.saturating_sub(lateness));
+            Ok((cdr, w))
+        }
+        Err(reason) => Err((reason, watermark)),
+    }
+}
+
 pub fn finish_block(
     block: ParsedBlock,
     lines_before: u64,
@@ -298,16 +319,12 @@ pub fn finish_block(
     };
     for line in block.lines {
         let number = lines_before + line.index as u64 + 1;
-        let watermark = max.map(|m| m.saturating_sub(lateness));
-        let reason = match line.parsed {
-            Ok(cdr) if watermark.is_some_and(|w| cdr.start < w) => Reason::Late,
-            Ok(cdr) => {
-                max = max.max(Some(cdr.start));
-                let w = max.map_or(cdr.start, |m| m.saturating_sub(lateness));
+        let (reason, watermark) = match decide_lateness(&mut max, lateness, line.parsed) {
+            Ok((cdr, w)) => {
                 emit(Outcome::Valid(cdr, w));
                 continue;
             }
-            Err(reason) => reason,
+            Err(dead) => dead,
         };
         let dead = DeadLetter {
             source: source.into(),

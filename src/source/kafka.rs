@@ -38,7 +38,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use cdrflow_dataflows::ingest::parse_cdr;
 use cdrflow_dataflows::model::{DeadLetter, Epoch, Reason};
 
-use super::cdr_file::Outcome;
+use super::cdr_file::{decide_lateness, Outcome};
 use crate::kafka::KafkaSettings;
 
 /// How long metadata and offset queries may take.
@@ -326,20 +326,15 @@ impl KafkaCdrs {
                 Some(t) => parse_cdr(t),
                 None => Err(Reason::MalformedJson),
             };
-            let watermark = part.max_start.map(|m| m.saturating_sub(self.lateness));
-            let reason = match parsed {
-                Ok(cdr) if watermark.is_some_and(|w| cdr.start < w) => Reason::Late,
-                Ok(cdr) => {
-                    part.max_start = part.max_start.max(Some(cdr.start));
-                    max_start = max_start.max(Some(cdr.start));
-                    let w = part
-                        .max_start
-                        .map_or(cdr.start, |m| m.saturating_sub(self.lateness));
-                    emit(Outcome::Valid(cdr, w));
-                    continue;
-                }
-                Err(reason) => reason,
-            };
+            let (reason, watermark) =
+                match decide_lateness(&mut part.max_start, self.lateness, parsed) {
+                    Ok((cdr, w)) => {
+                        max_start = max_start.max(Some(cdr.start));
+                        emit(Outcome::Valid(cdr, w));
+                        continue;
+                    }
+                    Err(dead) => dead,
+                };
             emit(Outcome::Dead(
                 DeadLetter {
                     source: part.source.clone(),
