@@ -325,55 +325,85 @@ fn a_killed_and_restarted_run_writes_what_one_run_writes() {
     }
 }
 
-/// A broker that goes away mid-run and comes back within `--sink-timeout`
-/// is waited out: every topic still compacts to its file and no change is
-/// delivered twice (each (time, seq) header once per partition, in order).
-#[test]
-fn a_broker_outage_within_the_timeout_loses_and_duplicates_nothing() {
-    let fixture = generate("tiny", 41, Some(4000));
-    let data = crate::follow::copy_dataset(fixture.path());
-    let cdrs = read(fixture.path().join("cdrs.jsonl"));
-    let lines: Vec<&str> = cdrs.lines().collect();
-    let (first, rest) = lines.split_at(lines.len() / 2);
-    std::fs::write(data.path().join("cdrs.jsonl"), first.join("\n") + "\n").unwrap();
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    let brokers = cluster.bootstrap_servers();
-    let settings = KafkaSettings::new(brokers.clone());
-    let out = tempfile::tempdir().unwrap();
-    let child = spawn_run(
-        data.path(),
-        out.path(),
-        &[
+/// A `--follow` run with Kafka sinks `PREFIX.*` over the first half of a
+/// generated dataset's CDRs, started and past its first metrics message,
+/// with the broker then taken down and the second half appended.
+struct LiveRunDuringOutage {
+    _data: tempfile::TempDir,
+    out: tempfile::TempDir,
+    cluster: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    settings: KafkaSettings,
+    child: std::process::Child,
+    /// Non-blank CDR lines in all.
+    total: i64,
+}
+
+impl LiveRunDuringOutage {
+    fn start(seed: u64, cdrs: u64, prefix: &str, sink_flags: &[&str]) -> Self {
+        let fixture = generate("tiny", seed, Some(cdrs));
+        let data = crate::follow::copy_dataset(fixture.path());
+        let text = read(fixture.path().join("cdrs.jsonl"));
+        let lines: Vec<&str> = text.lines().collect();
+        let (first, rest) = lines.split_at(lines.len() / 2);
+        std::fs::write(data.path().join("cdrs.jsonl"), first.join("\n") + "\n").unwrap();
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        let brokers = cluster.bootstrap_servers();
+        let settings = KafkaSettings::new(brokers.clone());
+        let out = tempfile::tempdir().unwrap();
+        let mut args = vec![
             "--follow",
             "--flush-interval",
             "0s",
             "--kafka-brokers",
             &brokers,
             "--sink-topic-prefix",
-            "c",
-            "--sink-exactly-once",
-            "--sink-timeout",
-            "60s",
-        ],
+            prefix,
+        ];
+        args.extend_from_slice(sink_flags);
+        let child = spawn_run(data.path(), out.path(), &args);
+        wait_for("the first metrics", || {
+            count(&settings, &format!("{prefix}.metrics")) > 0
+        });
+        cluster.broker_down(1).unwrap();
+        crate::follow::append(&data.path().join("cdrs.jsonl"), &(rest.join("\n") + "\n"));
+        LiveRunDuringOutage {
+            _data: data,
+            out,
+            cluster,
+            settings,
+            child,
+            total: lines.iter().filter(|l| !l.trim().is_empty()).count() as i64,
+        }
+    }
+}
+
+/// A broker that goes away mid-run and comes back within `--sink-timeout`
+/// is waited out: every topic still compacts to its file and no change is
+/// delivered twice (each (time, seq) header once per partition, in order).
+#[test]
+fn a_broker_outage_within_the_timeout_loses_and_duplicates_nothing() {
+    let run = LiveRunDuringOutage::start(
+        41,
+        4000,
+        "c",
+        &["--sink-exactly-once", "--sink-timeout", "60s"],
     );
-    wait_for("the first metrics", || count(&settings, "c.metrics") > 0);
-    cluster.broker_down(1).unwrap();
-    crate::follow::append(&data.path().join("cdrs.jsonl"), &(rest.join("\n") + "\n"));
     // The outage lasts two seconds (the scenario, not a synchronisation).
     std::thread::sleep(std::time::Duration::from_secs(2));
-    cluster.broker_up(1).unwrap();
-    let total = lines.iter().filter(|l| !l.trim().is_empty()).count() as i64;
+    run.cluster.broker_up(1).unwrap();
+    let (out, settings, total) = (run.out.path(), &run.settings, run.total);
     wait_for("every CDR in metrics.json", || {
-        std::fs::read_to_string(out.path().join("metrics.json"))
+        std::fs::read_to_string(out.join("metrics.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
             .is_some_and(|m| m["cdrs_read"].as_i64() == Some(total))
     });
     let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &run.child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
+    let LiveRunDuringOutage { child, out, .. } = run;
     let output = child.wait_with_output().unwrap();
     assert_eq!(
         output.status.code(),
@@ -384,9 +414,9 @@ fn a_broker_outage_within_the_timeout_loses_and_duplicates_nothing() {
     let want = csv_rows(&out.path().join("promotions.csv"), |v| {
         format!("{}|{}", field(v, "customer_id"), field(v, "date"))
     });
-    assert_same("promotions", &topic_rows(&settings, "c.promotions"), &want);
+    assert_same("promotions", &topic_rows(settings, "c.promotions"), &want);
     for t in TOPICS {
-        assert_numbered(&read_all(&settings, &format!("c.{t}")));
+        assert_numbered(&read_all(settings, &format!("c.{t}")));
     }
 }
 
@@ -394,36 +424,11 @@ fn a_broker_outage_within_the_timeout_loses_and_duplicates_nothing() {
 /// non-zero naming a topic and the undelivered count.
 #[test]
 fn a_broker_that_never_returns_fails_the_run_with_the_count() {
-    let fixture = generate("tiny", 43, Some(2000));
-    let data = crate::follow::copy_dataset(fixture.path());
-    let cdrs = read(fixture.path().join("cdrs.jsonl"));
-    let lines: Vec<&str> = cdrs.lines().collect();
-    let (first, rest) = lines.split_at(lines.len() / 2);
-    std::fs::write(data.path().join("cdrs.jsonl"), first.join("\n") + "\n").unwrap();
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    let brokers = cluster.bootstrap_servers();
-    let settings = KafkaSettings::new(brokers.clone());
-    let out = tempfile::tempdir().unwrap();
-    let mut child = spawn_run(
-        data.path(),
-        out.path(),
-        &[
-            "--follow",
-            "--flush-interval",
-            "0s",
-            "--kafka-brokers",
-            &brokers,
-            "--sink-topic-prefix",
-            "d",
-            "--sink-timeout",
-            "3s",
-        ],
-    );
-    wait_for("the first metrics", || count(&settings, "d.metrics") > 0);
-    cluster.broker_down(1).unwrap();
-    crate::follow::append(&data.path().join("cdrs.jsonl"), &(rest.join("\n") + "\n"));
-    wait_for("the run to give up", || child.try_wait().unwrap().is_some());
-    let output = child.wait_with_output().unwrap();
+    let mut run = LiveRunDuringOutage::start(43, 2000, "d", &["--sink-timeout", "3s"]);
+    wait_for("the run to give up", || {
+        run.child.try_wait().unwrap().is_some()
+    });
+    let output = run.child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(
