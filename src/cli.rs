@@ -309,6 +309,7 @@ impl RunArgs {
                 _ => None,
             },
             follow: self.follow,
+            router_rps: self.router_rps,
             flush_interval: std::time::Duration::from_secs(
                 duration("flush-interval", &self.flush_interval)?.max(0) as u64,
             ),

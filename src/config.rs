@@ -82,6 +82,8 @@ pub struct RunConfig {
     pub follow: bool,
     /// How often a live run rewrites its view files and metrics.
     pub flush_interval: std::time::Duration,
+    /// `--router-rps`: the router's call budget, shown on the monitor page.
+    pub router_rps: Option<f64>,
 }
 
 /// The CDR topic and how to reach it.

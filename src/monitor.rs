@@ -13,6 +13,7 @@
 //! watermark. No phone number, token or customer id ever enters a
 //! [`MonitorState`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -25,6 +26,13 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 use serde::Serialize;
 use serde_json::Value;
+
+mod charts;
+pub mod engine;
+pub mod from_files;
+pub mod page;
+
+use self::engine::EngineState;
 
 /// What the monitor shows at one moment.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -41,6 +49,10 @@ pub struct MonitorState {
     pub breakdown: Breakdown,
     /// Subscribers per segment in the latest snapshot and the one before.
     pub segments: SegmentCounts,
+    /// The run's `--router-rps` (calls per second allowed), if any.
+    pub router_rps: Option<f64>,
+    /// Per worker and per arrangement, from timely's and differential's logging.
+    pub engine: EngineState,
 }
 
 /// How many samples [`MonitorState::history`] keeps (one a second: 10 min).
@@ -55,6 +67,9 @@ pub struct Sample {
     pub cdrs_late: i64,
     pub cdrs_duplicate: i64,
     pub cdrs_dead_lettered: i64,
+    pub router_requests: i64,
+    pub router_calls: i64,
+    pub promotions: i64,
     pub watermark: i64,
 }
 
@@ -69,6 +84,9 @@ impl Sample {
             cdrs_late: get("cdrs_late"),
             cdrs_duplicate: get("cdrs_duplicate"),
             cdrs_dead_lettered: get("cdrs_dead_lettered"),
+            router_requests: get("router_requests"),
+            router_calls: get("router_calls"),
+            promotions: get("promotions"),
             watermark: get("watermark"),
         }
     }
@@ -87,6 +105,18 @@ pub struct Breakdown {
     pub promotions_retracted: u64,
     /// Basket rules by context.
     pub rules_by_context: std::collections::BTreeMap<String, u64>,
+    /// Promotions in the view by the `cell_id` they fired in (the map).
+    pub promotions_by_cell: std::collections::BTreeMap<String, u64>,
+}
+
+/// Where things are, for the map: towers and stores (ids and coordinates
+/// only), from the run's tables. Set once; not part of `/api/monitor`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Geo {
+    /// `cell_id → (lat, lon)`.
+    pub towers: BTreeMap<String, (f64, f64)>,
+    /// `store_id → (lat, lon)`.
+    pub stores: BTreeMap<String, (f64, f64)>,
 }
 
 /// Subscribers per segment of two snapshot dates.
@@ -101,6 +131,7 @@ pub struct SegmentCounts {
 /// The current [`MonitorState`], swapped whole by the publisher.
 pub struct Monitor {
     state: ArcSwap<MonitorState>,
+    geo: ArcSwap<Geo>,
     /// Latency of the lookup routes, by route.
     pub lookups: Family<Vec<(String, String)>, Histogram>,
 }
@@ -120,7 +151,7 @@ pub fn now_ms() -> u64 {
 
 /// The counts of `metrics.json` that only grow (Prometheus counters); every
 /// other number is a gauge (views: promotions, rules, …; the watermark).
-const COUNTERS: [&str; 10] = [
+const COUNTERS: [&str; 13] = [
     "cdrs_read",
     "cdrs_valid",
     "cdrs_dead_lettered",
@@ -128,7 +159,10 @@ const COUNTERS: [&str; 10] = [
     "cdrs_duplicate",
     "cdrs_unique",
     "cdrs_unknown_cell",
+    "loyalty_matches",
     "router_requests",
+    "requests_routed",
+    "requests_within_drive_limit",
     "router_calls",
     "cache_hits",
 ];
@@ -144,6 +178,7 @@ impl Monitor {
     pub fn new(state: MonitorState) -> Monitor {
         Monitor {
             state: ArcSwap::from_pointee(state),
+            geo: ArcSwap::from_pointee(Geo::default()),
             lookups: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.000_025, 2.0, 16))
             }),
@@ -158,6 +193,16 @@ impl Monitor {
     /// Replaces the state.
     pub fn publish(&self, state: MonitorState) {
         self.state.store(Arc::new(state));
+    }
+
+    /// The towers and stores of the map.
+    pub fn geo(&self) -> Arc<Geo> {
+        self.geo.load_full()
+    }
+
+    /// Sets the towers and stores of the map.
+    pub fn set_geo(&self, geo: Geo) {
+        self.geo.store(Arc::new(geo));
     }
 
     /// Records one lookup's latency.
@@ -209,6 +254,41 @@ impl Monitor {
             }
             registry.register(group, format!("metrics.json {group}, by {label}"), family);
         }
+        let records = Family::<Vec<(String, String)>, Counter>::default();
+        let lag = Family::<Vec<(String, String)>, Gauge>::default();
+        for w in &state.engine.workers {
+            let label = vec![("worker".to_string(), w.worker.to_string())];
+            records.get_or_create(&label).inc_by(w.records);
+            lag.get_or_create(&label).set(w.frontier_lag_s);
+        }
+        registry.register(
+            "worker_records",
+            "Records each worker received (timely logging)",
+            records,
+        );
+        registry.register_with_unit(
+            "worker_frontier_lag",
+            "Event time each worker's outputs trail its input",
+            Unit::Seconds,
+            lag,
+        );
+        let arranged = Family::<Vec<(String, String)>, Gauge>::default();
+        let batches = Family::<Vec<(String, String)>, Gauge>::default();
+        for a in &state.engine.arrangements {
+            let label = vec![("arrangement".to_string(), a.name.clone())];
+            arranged.get_or_create(&label).set(a.records);
+            batches.get_or_create(&label).set(a.batches);
+        }
+        registry.register(
+            "arrangement_records",
+            "Records held by each named arrangement, all workers (differential logging)",
+            arranged,
+        );
+        registry.register(
+            "arrangement_batches",
+            "Batches held by each named arrangement, all workers (differential logging)",
+            batches,
+        );
         let live: Gauge = Gauge::default();
         live.set(i64::from(state.live));
         registry.register("live", "1 while a run feeds the monitor", live);

@@ -50,7 +50,8 @@ mod reader;
 use self::changes::{collapse, PendingChanges};
 use self::reader::{CdrInput, CdrReader};
 use crate::config::RunConfig;
-use crate::monitor::{now_ms, Monitor, MonitorState, Sample, HISTORY};
+use crate::monitor::engine::Engine;
+use crate::monitor::{now_ms, Geo, Monitor, MonitorState, Sample, HISTORY};
 use crate::serve::live::{LiveServer, Publisher};
 use crate::serve::Store as SnapshotStore;
 use crate::sink::collect::{gather, gather_counts, Counts};
@@ -85,6 +86,9 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<RunSummary> {
     let store = server.as_ref().map(LiveServer::store);
     let monitor = server.as_ref().map(LiveServer::monitor);
     let mut tables = tables::load(&cfg.data)?;
+    if let Some(m) = &monitor {
+        m.set_geo(geo_of(&tables));
+    }
     // The purchase rows move into the dataflow (worker 0 feeds them): the
     // host keeps no copy of what can be the largest table.
     let purchases = Arc::new(Mutex::new(std::mem::take(&mut tables.purchases)));
@@ -361,6 +365,10 @@ fn run_worker(
     let monitor = monitor.filter(|_| index == 0);
     let mut last_monitor: Option<std::time::Instant> = None;
     let mut history: VecDeque<Sample> = VecDeque::new();
+    // The engine panel's logging (with --serve; every process builds it, so
+    // the samples' dataflow exists on every worker). Registered first: the
+    // arrangements pick their logger up when they are built.
+    let mut engine = cfg.serve.is_some().then(|| Engine::build(worker));
     let (mut inputs, probe, gathered) = build(worker, cfg, router, store.clone());
     // Worker 0 of process 0 publishes the promotions and loyalty to the
     // lookup service (the segments come from the snapshot sink).
@@ -618,6 +626,9 @@ fn run_worker(
         inputs.advance_to(floor);
         // Let the dataflow catch up to the previous round, so memory stays bounded.
         worker.step_or_park_while(None, || probe.less_than(&previous));
+        if let Some(e) = engine.as_mut() {
+            e.offer(frontier_lag(&probe, floor), false);
+        }
         if let Some(views) = views.as_mut() {
             // Fold what the dataflow has completed into the views.
             let completed = probe
@@ -637,7 +648,10 @@ fn run_worker(
                 if last_monitor.is_none_or(|t| t.elapsed() >= MONITOR_EVERY) {
                     last_monitor = Some(std::time::Instant::now());
                     let metrics = metrics_now(views.promotions_count(), &gathered, watermark);
-                    m.publish(monitor_state(metrics, true, &mut history, views, &gathered));
+                    let mut state = monitor_state(metrics, true, &mut history, views, &gathered);
+                    state.router_rps = cfg.router_rps;
+                    state.engine = engine.as_ref().map(Engine::state).unwrap_or_default();
+                    m.publish(state);
                 }
             }
         }
@@ -664,6 +678,10 @@ fn run_worker(
     inputs.advance_to(end);
     summary_in.advance_to(u64::MAX);
     worker.step_or_park_while(None, || probe.less_than(&end));
+    if let Some(e) = engine.as_mut() {
+        e.offer(frontier_lag(&probe, end), true);
+        e.finish(worker);
+    }
     let result = match views.as_mut() {
         Some(views) => {
             views.advance(&gathered.outputs, watermark, &tables.catalogue)?;
@@ -673,13 +691,10 @@ fn run_worker(
             let summary = write_views(views, tables, &gathered, watermark, true)?;
             if let Some(m) = &monitor {
                 let metrics = summary.metrics.clone();
-                m.publish(monitor_state(
-                    metrics,
-                    !cfg.follow,
-                    &mut history,
-                    views,
-                    &gathered,
-                ));
+                let mut state = monitor_state(metrics, false, &mut history, views, &gathered);
+                state.router_rps = cfg.router_rps;
+                state.engine = engine.as_ref().map(Engine::state).unwrap_or_default();
+                m.publish(state);
             }
             Ok(Some(summary))
         }
@@ -739,7 +754,37 @@ fn monitor_state(
         history: history.iter().copied().collect(),
         breakdown: views.breakdown(),
         segments: gathered.snapshots.borrow().segments.clone(),
+        ..MonitorState::default()
     }
+}
+
+/// How far the dataflow's outputs trail the input's time `floor`, in
+/// event-time seconds (0 when it has caught up or is done).
+fn frontier_lag(probe: &ProbeHandle<Time>, floor: Time) -> i64 {
+    probe
+        .with_frontier(|f| f.first().copied())
+        .map_or(0, |t| floor.saturating_sub(t) as i64)
+}
+
+/// The map's towers and stores: the tables' rows and the stores the change
+/// file opens.
+fn geo_of(tables: &Tables) -> Geo {
+    let at = |p: &cdrflow_dataflows::model::Point| (p.lat.0, p.lon.0);
+    let mut geo = Geo::default();
+    for t in &tables.towers {
+        geo.towers.insert(t.cell_id.to_string(), at(&t.at));
+    }
+    for s in &tables.stores {
+        geo.stores.insert(s.store_id.clone(), at(&s.at));
+    }
+    for c in &tables.store_changes {
+        if let cdrflow_dataflows::model::Change::Upsert { value: s, .. } = c {
+            geo.stores
+                .entry(s.store_id.clone())
+                .or_insert_with(|| at(&s.at));
+        }
+    }
+    geo
 }
 
 /// `metrics.json` as it stands: the gathered counts, the snapshots written,

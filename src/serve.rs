@@ -100,6 +100,13 @@ pub fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
         tokens: Tokenizer::new(&cfg.token_key),
         monitor: Arc::new(Monitor::new(load::monitor_state(&cfg.snapshots)?)),
     });
+    if let Some(data) = &cfg.data {
+        let geo = crate::monitor::from_files::geo(data).map_err(|source| ServeError::Io {
+            path: data.clone(),
+            source,
+        })?;
+        service.monitor.set_geo(geo);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

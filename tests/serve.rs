@@ -451,7 +451,10 @@ fn assert_prometheus_matches(text: &str, metrics: &Value) {
         "cdrs_duplicate",
         "cdrs_unique",
         "cdrs_unknown_cell",
+        "loyalty_matches",
         "router_requests",
+        "requests_routed",
+        "requests_within_drive_limit",
         "router_calls",
         "cache_hits",
     ];
@@ -489,6 +492,29 @@ fn assert_prometheus_matches(text: &str, metrics: &Value) {
         }
     }
     assert!(checked >= 15, "{checked} numbers checked");
+}
+
+/// Every integer of `metrics.json`, and every non-zero entry of its groups,
+/// is on the page as `data-metric="NAME" data-value="N"`.
+fn assert_page_matches(page: &str, metrics: &Value) {
+    let mut checked = 0;
+    for (k, v) in metrics.as_object().unwrap() {
+        let mut expect = |name: String, n: &Value| {
+            let tag = format!("data-metric=\"{name}\" data-value=\"{n}\"");
+            assert!(page.contains(&tag), "{tag} not on the page");
+            checked += 1;
+        };
+        match v {
+            Value::Number(_) => expect(k.clone(), v),
+            Value::Object(group) => {
+                for (name, n) in group.iter().filter(|(_, n)| n.as_i64() != Some(0)) {
+                    expect(format!("{k}/{name}"), n);
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(checked >= 20, "{checked} numbers checked");
 }
 
 /// The JSON data of the first server-sent event of `path`.
@@ -729,15 +755,31 @@ fn a_live_run_serves_what_its_files_serve() {
         // Server-sent events: the first `monitor` event carries the same state.
         let event = first_event(addr, "/api/events");
         assert_eq!(event["metrics"], metrics);
+        // The page shows every metrics.json number, tagged with its name.
+        let (status, page) = raw_get(addr, "/", None);
+        assert_eq!(status, 200);
+        assert_page_matches(&page, &metrics);
+        let (status, panels) = raw_get(addr, "/api/panels", None);
+        assert_eq!(status, 200);
+        assert_page_matches(&panels, &metrics);
         let mut secrets: Vec<String> = tokens.iter().map(|t| t.to_string()).collect();
         secrets.extend(msisdns.iter().map(|m| m.replace(' ', "")));
         secrets.extend((1..=10).map(|i| format!("+49153000000{i:02}")));
-        secrets.extend(["\"C1\"", "\"C10\"", "\"C3\""].map(String::from));
+        let ids = ["C1", "C10", "C3"];
         for secret in &secrets {
-            assert!(
-                !text.contains(secret.as_str()) && !body.contains(secret.as_str()),
-                "{secret} leaked"
-            );
+            for answer in [&text, &body, &page, &panels] {
+                assert!(!answer.contains(secret.as_str()), "{secret} leaked");
+            }
+        }
+        for id in ids {
+            assert!(!text.contains(&format!("\"{id}\"")) && !body.contains(&format!("\"{id}\"")));
+            for html in [&page, &panels] {
+                // As a whole word: element text or attribute value.
+                for around in [(">", "<"), ("\"", "\""), ("/", "\""), (" ", " ")] {
+                    let tagged = format!("{}{id}{}", around.0, around.1);
+                    assert!(!html.contains(&tagged), "{id} leaked into the page");
+                }
+            }
         }
     }
 
@@ -776,6 +818,58 @@ fn a_live_run_serves_what_its_files_serve() {
         serde_json::to_value(&counts).unwrap()
     );
     assert_eq!(state["segments"]["latest"][0], "2026-03-04");
+    // serve --snapshots computes the same breakdowns and segment counts
+    // from the files the run wrote.
+    let (_, body) = raw_get(&files_addr, "/api/monitor", None);
+    let from_files: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(from_files["breakdown"], state["breakdown"]);
+    assert_eq!(from_files["segments"], state["segments"]);
+    assert_eq!(sum(&b["promotions_by_cell"]), rows("promotions.csv"));
+    // The funnel narrows step by step and ends at the view.
+    let funnel: Vec<i64> = [
+        "cdrs_unique",
+        "loyalty_matches",
+        "router_requests",
+        "requests_routed",
+        "requests_within_drive_limit",
+    ]
+    .iter()
+    .map(|k| metrics[*k].as_i64().unwrap())
+    .collect();
+    assert!(funnel.windows(2).all(|w| w[0] >= w[1]), "{funnel:?}");
+    assert!(funnel[4] >= metrics["promotions"].as_i64().unwrap() && funnel[1] > 0);
+    // The engine panel: the worker and the arrangements, from the logging.
+    let engine = &state["engine"];
+    // One row per worker (the default -w is the machine's cores), each with
+    // the records it received.
+    let workers = engine["workers"].as_array().unwrap();
+    assert!(!workers.is_empty(), "{engine}");
+    for (i, w) in workers.iter().enumerate() {
+        assert_eq!(w["worker"], i, "{engine}");
+        assert!(w["records"].as_u64().unwrap() > 0, "{engine}");
+    }
+    let arrangements = engine["arrangements"].as_array().unwrap();
+    assert!(
+        arrangements
+            .iter()
+            .any(|a| a["name"] == "DailyCap" && a["batches"].as_i64() > Some(0)),
+        "{engine}"
+    );
+    let (_, text) = raw_get(&live_addr, "/metrics", None);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("cdrflow_arrangement_records{arrangement=\"DailyCap\"}")),
+        "{text}"
+    );
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("cdrflow_worker_records_total{worker=\"0\"}")));
+    // The map: the fixture's towers and stores, promotions on their cells.
+    let (_, page) = raw_get(&live_addr, "/", None);
+    assert!(
+        page.contains(" towers, ") && page.contains("<circle"),
+        "map drawn"
+    );
 
     let pid = live.child.id().to_string();
     let kill = std::process::Command::new("kill")

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cdrs ─dedup─▶ unique ─┬─▶ promotions (view, requests, router calls) ─with_picks─freeze─▶ promotions + product
-//!                       └─▶ counts: cdrs_unique, cdrs_unknown_cell, requests, router_calls
+//!                       └─▶ counts: cdrs_unique, cdrs_unknown_cell, requests, router_calls,
+//!                                   funnel (loyalty_matches, requests_routed, requests_within_drive_limit)
 //! unique ─▶ segment features (window sums, contacts, active days) per subscriber, per midnight
 //! purchases, weather ─▶ market basket ─▶ rules, recommendations ──────────▲
 //! stores, loyalty: upsert streams ─arrange_from_upsert─▶ current tables
@@ -74,7 +75,8 @@ pub struct PipelineOutputs<'s> {
     /// The UTC dates (midnights) of the unique CDRs: the snapshot range.
     pub cdr_days: VecCollection<'s, Time, Epoch>,
     /// Named counts (one element per counted thing): `cdrs_unique`,
-    /// `cdrs_unknown_cell`, `requests`, `router_calls`, `baskets`,
+    /// `cdrs_unknown_cell`, `requests`, `router_calls`, the funnel's
+    /// `loyalty_matches`, `requests_routed`, `requests_within_drive_limit`, `baskets`,
     /// `rules`, `recommendations`.
     pub counts: VecCollection<'s, Time, String>,
 }
@@ -130,6 +132,10 @@ pub fn pipeline<'s>(
             unknown_cell,
             out.requests.map(|_| "requests".to_string()),
             out.router_calls.map(|_| "router_calls".to_string()),
+            out.loyalty_matches.map(|_| "loyalty_matches".to_string()),
+            out.routed.map(|_| "requests_routed".to_string()),
+            out.within_drive_limit
+                .map(|_| "requests_within_drive_limit".to_string()),
             // The count rides in the difference: one update per change of n.
             basket
                 .sizes

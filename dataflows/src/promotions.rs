@@ -74,6 +74,13 @@ pub struct PromotionOutputs<'s> {
     pub requests: VecCollection<'s, Time, ()>,
     /// One element per drive-cache entry (= router call), frozen like the view.
     pub router_calls: VecCollection<'s, Time, ()>,
+    /// The funnel (frozen like the requests): one element per unique CDR of a
+    /// qualifying customer (step 1 passed, before the store lookup) …
+    pub loyalty_matches: VecCollection<'s, Time, ()>,
+    /// … per request the router found a road for …
+    pub routed: VecCollection<'s, Time, ()>,
+    /// … and per request within the drive limit (before the daily cap).
+    pub within_drive_limit: VecCollection<'s, Time, ()>,
 }
 
 const DAY: i64 = 86_400;
@@ -111,7 +118,7 @@ pub fn promotions<'s>(
             ))
         },
     );
-    let requests = customers.join_core(
+    let requests = customers.clone().join_core(
         nearest_store(towers, stores, p.radius_m).arrange_by_key(),
         |cell_id, (start, record_id, customer_id, msisdn), (tower_at, near)| {
             Some(Request {
@@ -135,10 +142,20 @@ pub fn promotions<'s>(
     let drive = drive_distances(entries.clone(), router);
 
     let max_drive = p.max_drive_m;
-    let promotions = requests
+    let driven = requests
         .clone()
         .map(|r| (r.pair.clone(), r))
-        .join_map(drive, |_, r, d| (r.clone(), *d))
+        .join_map(drive, |_, r, d| (r.clone(), *d));
+    let funnel = |step: VecCollection<'s, Time, (Request, Option<Deg>)>| {
+        freeze(step, move |(r, _)| release(r.start)).map(|_| ())
+    };
+    let routed = funnel(driven.clone().filter(|(_, d)| d.is_some()));
+    let within_drive_limit = funnel(
+        driven
+            .clone()
+            .filter(move |(_, d)| d.is_some_and(|d| d.0 <= max_drive)),
+    );
+    let promotions = driven
         .flat_map(move |(r, d)| {
             let d = d.filter(|d| d.0 <= max_drive)?;
             let date = day_start(r.start);
@@ -184,5 +201,9 @@ pub fn promotions<'s>(
         // would be recomputed: freeze them one ttl earlier so that release never
         // shows up as new router calls.
         router_calls: freeze(entries, move |(_, t0)| release(t0 - ttl)).map(|_| ()),
+        loyalty_matches: freeze(customers, move |(_, (start, _, _, _))| release(*start))
+            .map(|_| ()),
+        routed,
+        within_drive_limit,
     }
 }

@@ -49,6 +49,12 @@ pub struct Counts {
     pub router_calls: usize,
     /// `cache_hits` = requests − router calls.
     pub cache_hits: usize,
+    /// Unique CDRs of a qualifying customer (step 1), whatever their cell.
+    pub loyalty_matches: usize,
+    /// Requests the router found a road for (its answer or the cached one).
+    pub routed: usize,
+    /// Routed requests within the drive limit (before the daily cap).
+    pub within_drive_limit: usize,
 }
 
 /// What the reference computes.
@@ -135,6 +141,9 @@ pub fn promotions(
                 customer = Some(&l.customer_id);
             }
         }
+        if customer.is_some() {
+            counts.loyalty_matches += 1;
+        }
         let (Some(customer_id), Some(tower)) = (customer, tower) else {
             continue;
         };
@@ -195,6 +204,11 @@ pub fn promotions(
         }
     }
     counts.cache_hits = counts.requests - counts.router_calls;
+    counts.routed = requests.iter().filter(|r| r.drive_m.is_some()).count();
+    counts.within_drive_limit = requests
+        .iter()
+        .filter(|r| r.drive_m.is_some_and(|d| d <= p.max_drive_m))
+        .count();
 
     // 5. Daily cap: per (customer, UTC date of start), among the requests with a
     // route within the drive limit, the smallest (start, record_id).
@@ -323,6 +337,10 @@ mod tests {
                 requests: 3,
                 router_calls: 2,
                 cache_hits: 1,
+                // r1, r2, r3 and r5 (its customer qualifies; its cell is unknown).
+                loyalty_matches: 4,
+                routed: 3,
+                within_drive_limit: 3,
             }
         );
         assert_eq!(out.unique[0].start, day + 50);

@@ -664,6 +664,9 @@ fn reference_views(plan: &Plan, router: &dyn Router) -> Vec<View> {
             ("cdrs_unknown_cell", c.unknown_cell),
             ("requests", c.requests),
             ("router_calls", c.router_calls),
+            ("loyalty_matches", c.loyalty_matches),
+            ("requests_routed", c.routed),
+            ("requests_within_drive_limit", c.within_drive_limit),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v as isize))

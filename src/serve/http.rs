@@ -5,6 +5,8 @@
 //! | `GET /healthz` | anyone | `{"status":"ok","as_of":…}` |
 //! | `GET /v1/segments/{token}` | any listed bearer | `subscriber_token`, `as_of`, `segments`, `features` |
 //! | `GET /v1/customers/{msisdn}` | role `crm` | the above plus `loyalty` and `latest_promotion` |
+//! | `GET /` | anyone | the monitor page (aggregates only; updates itself from `/api/events`) |
+//! | `GET /api/panels` | anyone | the page's panels now (HTML) |
 //! | `GET /metrics` | anyone | Prometheus (OpenMetrics) text: the run's counts, lookup latency |
 //! | `GET /api/monitor` | anyone | the monitor's state as JSON (aggregates only) |
 //! | `GET /api/events` | anyone | server-sent `monitor` events: that state on every change |
@@ -22,7 +24,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::ser::Serialize;
@@ -33,7 +35,7 @@ use cdrflow_dataflows::token::Tokenizer;
 use super::auth::{Denied, Roles, CRM};
 use super::rows::{LoyaltySummary, PromotionRow, TokenKey};
 use super::store::{Store, SubscriberView};
-use crate::monitor::Monitor;
+use crate::monitor::{page, Monitor};
 
 /// What every request handler shares.
 pub struct Service {
@@ -50,6 +52,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/healthz", get(healthz))
         .route("/v1/segments/{token}", get(segments))
         .route("/v1/customers/{msisdn}", get(customers))
+        .route("/", get(monitor_page))
+        .route("/api/panels", get(monitor_panels))
         .route("/metrics", get(prometheus))
         .route("/api/monitor", get(monitor_state))
         .route("/api/events", get(monitor_events))
@@ -140,6 +144,18 @@ async fn prometheus(State(svc): State<Arc<Service>>) -> Response {
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     response
+}
+
+/// `GET /`: the monitor page (aggregates only).
+async fn monitor_page(State(svc): State<Arc<Service>>) -> Response {
+    let html = page::page(&svc.monitor.current(), &svc.monitor.geo());
+    ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+}
+
+/// `GET /api/panels`: the page's panels now (the page swaps them in).
+async fn monitor_panels(State(svc): State<Arc<Service>>) -> Response {
+    let html = page::panels(&svc.monitor.current(), &svc.monitor.geo()).into_string();
+    ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
 
 /// `GET /api/monitor`: the monitor's state as JSON (aggregates only).

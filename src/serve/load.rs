@@ -23,7 +23,7 @@ use cdrflow_dataflows::time::parse_date;
 use super::rows::{FeatureValue, PromotionRow, RowError};
 use super::store::{Snapshot, SnapshotBuilder};
 use super::ServeError;
-use crate::monitor::MonitorState;
+use crate::monitor::{from_files, MonitorState};
 use crate::sink::files::PROMOTION_COLUMNS;
 use crate::sink::snapshots::FEATURE_COLUMNS;
 use crate::source::changes::read_changes;
@@ -188,15 +188,22 @@ fn run_watermark(out: &Path) -> Result<Option<Epoch>, ServeError> {
         .and_then(serde_json::Value::as_i64))
 }
 
-/// The monitor's state of a finished run: its `metrics.json`.
+/// The monitor's state of a finished run: its `metrics.json`, and the
+/// breakdowns computed from its output files.
 pub fn monitor_state(out: &Path) -> Result<MonitorState, ServeError> {
     let metrics = run_metrics(out)?;
     let now = crate::monitor::now_ms();
+    let io = |source| ServeError::Io {
+        path: out.to_path_buf(),
+        source,
+    };
     Ok(MonitorState {
         history: vec![crate::monitor::Sample::of(&metrics, now)],
         metrics,
         live: false,
         updated_ms: now,
+        breakdown: from_files::breakdown(out).map_err(io)?,
+        segments: from_files::segment_counts(out).map_err(io)?,
         ..MonitorState::default()
     })
 }

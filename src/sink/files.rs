@@ -294,7 +294,13 @@ pub fn metrics_json(counts: &BTreeMap<String, i64>, promotions: usize) -> Value 
         ("cdrs_duplicate", valid - unique),
         ("cdrs_unique", unique),
         ("cdrs_unknown_cell", get("cdrs_unknown_cell")),
+        ("loyalty_matches", get("loyalty_matches")),
         ("router_requests", requests),
+        ("requests_routed", get("requests_routed")),
+        (
+            "requests_within_drive_limit",
+            get("requests_within_drive_limit"),
+        ),
         ("router_calls", calls),
         ("cache_hits", requests - calls),
         ("promotions", promotions as i64),

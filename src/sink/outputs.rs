@@ -254,6 +254,9 @@ impl OutputViews {
                 continue;
             }
             *b.promotions_by_store.entry(p.store_id.clone()).or_default() += n;
+            *b.promotions_by_cell
+                .entry(p.cell_id.to_string())
+                .or_default() += n;
             *b.promotions_by_source
                 .entry(pick.source.to_string())
                 .or_default() += n;
