@@ -20,7 +20,7 @@
 //! its [`Store`] (the same rows, so files and service agree).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ use cdrflow_dataflows::model::{time_of, Epoch, Text, Time};
 use cdrflow_dataflows::segments::expr::{Definitions, FEATURES};
 use cdrflow_dataflows::segments::features::FeatureRow;
 use cdrflow_dataflows::segments::{snapshot_row, SnapshotRow};
-use cdrflow_dataflows::time::{date_string, format_rfc3339};
+use cdrflow_dataflows::time::{date_string, format_rfc3339, year_of};
 use cdrflow_dataflows::token::Tokenizer;
 
 use super::files::{write_atomic, WriteError};
@@ -104,7 +104,10 @@ pub fn snapshots<'s>(
             move |_, _| {
                 let mut pending: BTreeMap<Time, Vec<(FeatureRow, isize)>> = BTreeMap::new();
                 let mut days_seen: BTreeMap<Epoch, isize> = BTreeMap::new();
-                let mut current: BTreeMap<Text, (String, FeatureRow)> = BTreeMap::new();
+                // The current rows by token (the order of the files), each
+                // with its printed form once a snapshot needed it.
+                let mut current: BTreeMap<String, Current> = BTreeMap::new();
+                let mut token_of: HashMap<Text, String> = HashMap::new();
                 let mut next_date: Option<Epoch> = None;
                 move |(rows_in, rows_frontier), (days_in, days_frontier), output| {
                     rows_in.for_each(|cap, data| {
@@ -138,15 +141,15 @@ pub fn snapshots<'s>(
                                 break;
                             }
                             for (row, r) in entry.remove() {
-                                apply(&mut current, row, r, &tokens);
+                                apply(&mut current, &mut token_of, row, r, &tokens);
                             }
                         }
                         let mut report = shared.borrow_mut();
                         if report.error.is_none() {
-                            let rows = snapshot_rows(&current, date, &defs);
+                            let rows = snapshot_rows(&mut current, date, &defs);
                             let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-                            for (_, r) in &rows {
-                                for seg in &r.segments {
+                            for (_, p) in &rows {
+                                for seg in &p.row.segments {
                                     *counts.entry(seg.clone()).or_default() += 1;
                                 }
                             }
@@ -175,22 +178,65 @@ pub fn snapshots<'s>(
     report
 }
 
+/// A subscriber's current row and, once a snapshot printed it, its printed
+/// form (valid while the row and the snapshot year stay the same).
+struct Current {
+    row: FeatureRow,
+    printed: Option<Printed>,
+}
+
+/// A subscriber's row in the snapshots of one year: the snapshot row (it
+/// depends on the date only through its year, by the age) and its lines of
+/// `features.csv` and `segments.csv`, formatted once. Most subscribers'
+/// features do not change from one day to the next (no CDR that day, none
+/// leaving the window), so most rows of a snapshot are copied, not rebuilt.
+struct Printed {
+    year: i64,
+    row: SnapshotRow,
+    features_csv: Vec<u8>,
+    segments_csv: Vec<u8>,
+}
+
+impl Printed {
+    fn new(token: &str, year: i64, row: SnapshotRow) -> csv::Result<Printed> {
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        csv.write_field(token)?;
+        for f in features(&row) {
+            csv.write_field(f.csv())?;
+        }
+        csv.write_record(None::<&[u8]>)?;
+        let features_csv = csv.into_inner().map_err(|e| e.into_error())?;
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        for s in &row.segments {
+            csv.write_record([token, s.as_str()])?;
+        }
+        let segments_csv = csv.into_inner().map_err(|e| e.into_error())?;
+        Ok(Printed {
+            year,
+            row,
+            features_csv,
+            segments_csv,
+        })
+    }
+}
+
 /// Applies one update to the current rows (an insertion replaces the row a
 /// retraction at the same time removed; updates of one time come in any order).
+/// Rows are kept by token (one per msisdn, computed once).
 fn apply(
-    current: &mut BTreeMap<Text, (String, FeatureRow)>,
+    current: &mut BTreeMap<String, Current>,
+    token_of: &mut HashMap<Text, String>,
     row: FeatureRow,
     r: isize,
     tokens: &Tokenizer,
 ) {
+    let token = token_of
+        .entry(row.msisdn.clone())
+        .or_insert_with(|| tokens.token(&row.msisdn));
     if r > 0 {
-        let token = match current.get(&row.msisdn) {
-            Some((token, _)) => token.clone(),
-            None => tokens.token(&row.msisdn),
-        };
-        current.insert(row.msisdn.clone(), (token, row));
-    } else if current.get(&row.msisdn).is_some_and(|(_, old)| *old == row) {
-        current.remove(&row.msisdn);
+        current.insert(token.clone(), Current { row, printed: None });
+    } else if current.get(token.as_str()).is_some_and(|c| c.row == row) {
+        current.remove(token.as_str());
     }
 }
 
@@ -239,26 +285,34 @@ fn features(r: &SnapshotRow) -> [Feature; FEATURES.len()] {
     ]
 }
 
-/// The rows of a snapshot date, sorted by token.
+/// The rows of a snapshot date, sorted by token (printed where the row or
+/// the year changed since the last snapshot).
 fn snapshot_rows<'a>(
-    current: &'a BTreeMap<Text, (String, FeatureRow)>,
+    current: &'a mut BTreeMap<String, Current>,
     date: Epoch,
     defs: &Definitions,
-) -> Vec<(&'a str, SnapshotRow)> {
-    let mut rows: Vec<(&str, SnapshotRow)> = current
-        .values()
-        .map(|(token, row)| (token.as_str(), snapshot_row(row, date, defs)))
-        .collect();
-    rows.sort_by(|a, b| a.0.cmp(b.0));
-    rows
+) -> Vec<(&'a str, &'a Printed)> {
+    let year = year_of(date);
+    for (token, c) in current.iter_mut() {
+        if c.printed.as_ref().is_none_or(|p| p.year != year) {
+            let row = snapshot_row(&c.row, date, defs);
+            // Writing CSV into a Vec cannot fail.
+            c.printed = Some(Printed::new(token, year, row).expect("CSV into memory"));
+        }
+    }
+    current
+        .iter()
+        .filter_map(|(token, c)| Some((token.as_str(), c.printed.as_ref()?)))
+        .collect()
 }
 
 /// The `PREFIX.segments` messages of a snapshot date: `(token, value)` with
 /// the value of `GET /v1/segments/{token}`.
-fn segment_messages(date: Epoch, rows: &[(&str, SnapshotRow)]) -> Vec<(String, String)> {
+fn segment_messages(date: Epoch, rows: &[(&str, &Printed)]) -> Vec<(String, String)> {
     let as_of = format_rfc3339(date + DAY);
     rows.iter()
-        .map(|(token, r)| {
+        .map(|(token, p)| {
+            let r = &p.row;
             let features: serde_json::Map<String, serde_json::Value> = FEATURES
                 .iter()
                 .zip(features(r).iter().map(Feature::value))
@@ -281,13 +335,16 @@ fn segment_messages(date: Epoch, rows: &[(&str, SnapshotRow)]) -> Vec<(String, S
 }
 
 /// Publishes a snapshot date to the live lookup service.
-fn publish(store: &Store, date: Epoch, rows: &[(&str, SnapshotRow)]) {
+fn publish(store: &Store, date: Epoch, rows: &[(&str, &Printed)]) {
     let names = FEATURES.iter().map(|n| n.to_string()).collect();
-    let subscribers = rows.iter().map(|(token, r)| SubscriberRow {
-        token: token.to_string(),
-        segments: r.segments.clone(),
-        features: features(r).iter().map(Feature::value).collect(),
-    });
+    let subscribers = rows
+        .iter()
+        .map(|(token, p)| (token, &p.row))
+        .map(|(token, r)| SubscriberRow {
+            token: token.to_string(),
+            segments: r.segments.clone(),
+            features: features(r).iter().map(Feature::value).collect(),
+        });
     match store.current().with_subscribers(date, names, subscribers) {
         Ok(snapshot) => store.publish(snapshot),
         // Tokens come from the tokenizer, one per msisdn: this cannot happen.
@@ -298,30 +355,28 @@ fn publish(store: &Store, date: Epoch, rows: &[(&str, SnapshotRow)]) {
     }
 }
 
-fn write_snapshot(out: &Path, date: Epoch, rows: &[(&str, SnapshotRow)]) -> Result<(), WriteError> {
+fn write_snapshot(out: &Path, date: Epoch, rows: &[(&str, &Printed)]) -> Result<(), WriteError> {
     let dir = out
         .join("segments")
         .join(format!("date={}", date_string(date)));
     write_atomic(&dir.join("features.csv"), |w| {
-        let mut csv = csv::Writer::from_writer(w);
+        let mut csv = csv::Writer::from_writer(&mut *w);
         csv.write_record(FEATURE_COLUMNS)?;
-        for (token, r) in rows {
-            csv.write_field(token)?;
-            for f in features(r) {
-                csv.write_field(f.csv())?;
-            }
-            csv.write_record(None::<&[u8]>)?;
+        csv.flush()?;
+        drop(csv);
+        for (_, p) in rows {
+            w.write_all(&p.features_csv)?;
         }
-        csv.flush()
+        Ok(())
     })?;
     write_atomic(&dir.join("segments.csv"), |w| {
-        let mut csv = csv::Writer::from_writer(w);
+        let mut csv = csv::Writer::from_writer(&mut *w);
         csv.write_record(["subscriber_token", "segment"])?;
-        for (token, r) in rows {
-            for s in &r.segments {
-                csv.write_record([token, s.as_str()])?;
-            }
+        csv.flush()?;
+        drop(csv);
+        for (_, p) in rows {
+            w.write_all(&p.segments_csv)?;
         }
-        csv.flush()
+        Ok(())
     })
 }
