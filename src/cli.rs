@@ -161,6 +161,9 @@ pub struct RunArgs {
     /// With --serve: CSV `bearer_token,role` of the callers.
     #[arg(long, value_name = "FILE", requires = "serve")]
     pub roles: Option<PathBuf>,
+    /// With --serve: leave timely's and differential's logging off (the monitor's engine panel stays empty).
+    #[arg(long, requires = "serve")]
+    pub no_engine_log: bool,
     /// Kafka bootstrap servers (`host:port[,host:port…]`), for --cdr-topic.
     #[arg(long, value_name = "HOST:PORT")]
     pub kafka_brokers: Option<String>,
@@ -293,10 +296,11 @@ impl RunArgs {
             cluster: self.cluster.into_config()?,
             block_size: self.block_size,
             quiet: self.quiet,
-            serve: self
-                .serve
-                .zip(self.roles)
-                .map(|(listen, roles)| LiveServe { listen, roles }),
+            serve: self.serve.zip(self.roles).map(|(listen, roles)| LiveServe {
+                listen,
+                roles,
+                engine_log: !self.no_engine_log,
+            }),
             kafka_sink: match (&self.kafka_brokers, &self.sink_topic_prefix) {
                 (Some(brokers), Some(prefix)) => Some(KafkaSink {
                     settings: kafka_settings(brokers, &self.kafka_option)?,

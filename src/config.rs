@@ -109,6 +109,8 @@ pub struct KafkaSink {
 pub struct LiveServe {
     pub listen: std::net::SocketAddr,
     pub roles: PathBuf,
+    /// Register timely's and differential's loggers for the engine panel.
+    pub engine_log: bool,
 }
 
 /// The validated configuration of `cdrflow serve` (SPEC §5).

@@ -368,7 +368,11 @@ fn run_worker(
     // The engine panel's logging (with --serve; every process builds it, so
     // the samples' dataflow exists on every worker). Registered first: the
     // arrangements pick their logger up when they are built.
-    let mut engine = cfg.serve.is_some().then(|| Engine::build(worker));
+    let mut engine = cfg
+        .serve
+        .as_ref()
+        .filter(|s| s.engine_log)
+        .map(|_| Engine::build(worker));
     let (mut inputs, probe, gathered) = build(worker, cfg, router, store.clone());
     // Worker 0 of process 0 publishes the promotions and loyalty to the
     // lookup service (the segments come from the snapshot sink).

@@ -880,3 +880,38 @@ fn a_live_run_serves_what_its_files_serve() {
     let status = live.child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{:?}", live.seen);
 }
+
+/// `--no-engine-log`: the run serves the same counts, with an empty engine
+/// panel (no timely/differential logger registered).
+#[test]
+fn no_engine_log_leaves_the_engine_panel_empty() {
+    let fixture = fixture();
+    let roles = fixture.path().join("roles.csv");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/loyalty_changes");
+    let out = tempfile::tempdir().unwrap();
+    let mut live = Child::spawn(&[
+        "run",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--serve",
+        "127.0.0.1:0",
+        "--roles",
+        roles.to_str().unwrap(),
+        "--no-engine-log",
+        "-q",
+    ]);
+    let addr = live.addr();
+    live.wait_for("cdrflow: run finished; serving");
+    let (status, body) = raw_get(&addr, "/api/monitor", None);
+    assert_eq!(status, 200);
+    let state: Value = serde_json::from_str(&body).unwrap();
+    let metrics: Value =
+        serde_json::from_str(&crate::util::read(out.path().join("metrics.json"))).unwrap();
+    assert_eq!(state["metrics"], metrics);
+    assert_eq!(state["engine"]["workers"], json!([]), "{body}");
+    assert_eq!(state["engine"]["arrangements"], json!([]), "{body}");
+    let (_, page) = raw_get(&addr, "/", None);
+    assert!(page.contains("no engine samples"));
+}
