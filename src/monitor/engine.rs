@@ -72,28 +72,35 @@ impl EngineLog {
 
     /// The sample this log gives now, arrangements summed by name.
     pub fn sample(&self, worker: usize, t_ms: u64, frontier_lag_s: i64) -> WorkerSample {
-        let mut by_name: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
-        for (op, (records, batches)) in &self.spines {
-            let name = self.names.get(op).map_or("(unnamed)", String::as_str);
-            let e = by_name.entry(name).or_default();
-            e.0 += records;
-            e.1 += batches;
-        }
         WorkerSample {
             worker,
             t_ms,
             records: self.received,
             frontier_lag_s,
-            arrangements: by_name
-                .into_iter()
-                .map(|(name, (records, batches))| Arrangement {
-                    name: name.to_string(),
-                    records,
-                    batches,
-                })
-                .collect(),
+            arrangements: summed_by_name(self.spines.iter().map(|(op, (records, batches))| {
+                let name = self.names.get(op).map_or("(unnamed)", String::as_str);
+                (name, *records, *batches)
+            })),
         }
     }
+}
+
+/// `(name, records, batches)` summed per name, sorted by name.
+fn summed_by_name<'a>(sizes: impl Iterator<Item = (&'a str, i64, i64)>) -> Vec<Arrangement> {
+    let mut by_name: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for (name, records, batches) in sizes {
+        let e = by_name.entry(name).or_default();
+        e.0 += records;
+        e.1 += batches;
+    }
+    by_name
+        .into_iter()
+        .map(|(name, (records, batches))| Arrangement {
+            name: name.to_string(),
+            records,
+            batches,
+        })
+        .collect()
 }
 
 /// Registers the engine log on `worker`. Call before building the dataflows:
@@ -237,15 +244,9 @@ impl Engine {
     /// The panel from the samples that have arrived (worker 0).
     pub fn state(&self) -> EngineState {
         let latest = self.latest.borrow();
-        let mut arrangements: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
         let workers = latest
             .values()
             .map(|(before, now)| {
-                for a in &now.arrangements {
-                    let e = arrangements.entry(&a.name).or_default();
-                    e.0 += a.records;
-                    e.1 += a.batches;
-                }
                 let records_per_s = before.as_ref().map_or(0.0, |b| {
                     let dt = now.t_ms.saturating_sub(b.t_ms) as f64 / 1000.0;
                     if dt > 0.0 {
@@ -262,16 +263,14 @@ impl Engine {
                 }
             })
             .collect();
+        let arrangements = latest.values().flat_map(|(_, now)| {
+            now.arrangements
+                .iter()
+                .map(|a| (a.name.as_str(), a.records, a.batches))
+        });
         EngineState {
             workers,
-            arrangements: arrangements
-                .into_iter()
-                .map(|(name, (records, batches))| Arrangement {
-                    name: name.to_string(),
-                    records,
-                    batches,
-                })
-                .collect(),
+            arrangements: summed_by_name(arrangements),
         }
     }
 }
