@@ -4,6 +4,7 @@
 //! leaves the glyphs to the browser (plotters' built-in text metrics place
 //! the labels), so no font file is needed.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -45,6 +46,21 @@ fn err(e: impl std::fmt::Display) -> String {
 fn label_style() -> TextStyle<'static> {
     // plotters' SVG text is 1/1.24 of the size asked: 15 gives ~12 px.
     ("sans-serif", 15).into_font().color(&INK)
+}
+
+/// The series' legend box at `position`, in the page's style.
+fn legend<'a, 'b: 'a>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(220, 220, 220))
+        .label_font(label_style())
+        .draw()
+        .map_err(err)
 }
 
 /// Lines over `x` (seconds relative to now, negative), y from 0; `limit`
@@ -112,14 +128,7 @@ pub fn lines(
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], RED));
         }
         if lines.len() > 1 || limit.is_some() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(220, 220, 220))
-                .label_font(label_style())
-                .draw()
-                .map_err(err)?;
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }
         Ok(())
     })
@@ -294,14 +303,7 @@ pub fn map(
             .map_err(err)?
             .label("store")
             .legend(|(x, y)| Rectangle::new([(x + 2, y - 4), (x + 10, y + 4)], BLUE.filled()));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(220, 220, 220))
-            .label_font(label_style())
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     })
 }
