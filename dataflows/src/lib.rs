@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `model` | validated records, dead letters, reasons, the timestamp |
 //! | `phone` | msisdn normalisation (SPEC §1) |
+//! | `msisdn` | a normalised msisdn packed in an order-preserving `u64` |
 //! | `time` | RFC 3339, UTC dates, duration flags |
 //! | `ingest` | the strict CDR line parser: bytes → `Result<Cdr, Reason>` (SPEC §2) |
 //! | `expiry` | temporal filters: `expire` releases state, `freeze` makes rows final |
@@ -30,6 +31,7 @@ pub mod expiry;
 pub mod ingest;
 pub mod loyalty;
 pub mod model;
+pub mod msisdn;
 pub mod phone;
 pub mod pipeline;
 pub mod promotions;
