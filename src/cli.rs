@@ -13,7 +13,10 @@ use cdrflow_dataflows::promotions::PromotionParams;
 use cdrflow_dataflows::segments::expr::Definitions;
 use cdrflow_dataflows::time::parse_duration;
 
-use crate::config::{ClusterConfig, KafkaSink, KafkaSource, LiveServe, RunConfig, ServeConfig};
+use crate::config::{
+    CdrSource, ClusterConfig, KafkaSink, KafkaSource, LiveServe, RunConfig, ServeConfig,
+    TraceConfig,
+};
 use crate::kafka::{parse_option, KafkaSettings};
 
 #[derive(Debug, Parser)]
@@ -103,6 +106,13 @@ impl ClusterArgs {
     }
 }
 
+/// `run --cdr-source`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CdrSourceArg {
+    File,
+    Generator,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Print help.
@@ -188,6 +198,18 @@ pub struct RunArgs {
     /// With --follow: how often promotions.csv, rules.csv, recommendations.csv, dead_letter.jsonl and metrics.json are rewritten.
     #[arg(long, default_value = "1s")]
     pub flush_interval: String,
+    /// Where the CDRs come from: `file` (DATA/cdrs.jsonl or .gz) or `generator` (rendered in process from DATA/generator.json, as `cdrflow generate` would have written them; no file needed).
+    #[arg(long, value_enum, default_value_t = CdrSourceArg::File, conflicts_with_all = ["cdr_topic", "follow"])]
+    pub cdr_source: CdrSourceArg,
+    /// With --cdr-source generator: render this many CDR lines instead of generator.json's count (the lines of `generate --cdrs N` with the same flags).
+    #[arg(long)]
+    pub cdrs: Option<u64>,
+    /// Write the run's trace to FILE (JSONL): CDRs done, CDRs/s, RSS every few seconds, then a summary line; also printed to stderr unless -q.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// With --trace: also the total records held in every arrangement (turns differential's logging on, which costs CPU).
+    #[arg(long, requires = "trace")]
+    pub trace_records: bool,
     /// Bytes of cdrs.jsonl per block when workers split the file.
     #[arg(long, default_value_t = 4 << 20, hide = true)]
     pub block_size: u64,
@@ -273,6 +295,13 @@ impl RunArgs {
             }
             None => Definitions::defaults(),
         };
+        let cdr_source = match (self.cdr_source, self.cdrs) {
+            (CdrSourceArg::Generator, cdrs) => CdrSource::Generator { cdrs },
+            (CdrSourceArg::File, None) => CdrSource::File,
+            (CdrSourceArg::File, Some(_)) => {
+                bail!("--cdrs renders that many lines of the generator: it needs --cdr-source generator")
+            }
+        };
         let window = duration("window", &self.window)?;
         if window <= 0 {
             bail!("--window {}: must be positive", self.window);
@@ -317,6 +346,11 @@ impl RunArgs {
             flush_interval: std::time::Duration::from_secs(
                 duration("flush-interval", &self.flush_interval)?.max(0) as u64,
             ),
+            cdr_source,
+            trace: self.trace.map(|path| TraceConfig {
+                path,
+                records: self.trace_records,
+            }),
             kafka_source: match (&self.kafka_brokers, self.cdr_topic) {
                 (Some(brokers), Some(topic)) => Some(KafkaSource {
                     settings: kafka_settings(brokers, &self.kafka_option)?,
@@ -348,9 +382,24 @@ pub struct GenerateArgs {
     /// Override the size of the product catalogue of the preset (at least 48).
     #[arg(long)]
     pub products: Option<u32>,
-    /// Write cdrs.jsonl.gz instead of cdrs.jsonl.
+    /// Override the event-time span of the CDRs, in UTC days from --start-date.
     #[arg(long)]
+    pub days: Option<u32>,
+    /// Override the first CDR date (UTC, YYYY-MM-DD) of the preset.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub start_date: Option<String>,
+    /// Override the number of subscribers of the preset.
+    #[arg(long)]
+    pub subscribers: Option<u64>,
+    /// Override the share of subscribers who are loyalty customers, in (0, 1].
+    #[arg(long)]
+    pub loyalty_share: Option<f64>,
+    /// Write cdrs.jsonl.gz instead of cdrs.jsonl.
+    #[arg(long, conflicts_with = "no_cdr_file")]
     pub gzip: bool,
+    /// Write the tables and generator.json but no CDR file: `run --cdr-source generator` renders the lines itself.
+    #[arg(long)]
+    pub no_cdr_file: bool,
     /// Threads (default: the number of cores). The output does not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,

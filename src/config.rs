@@ -76,6 +76,10 @@ pub struct RunConfig {
     pub serve: Option<LiveServe>,
     /// `--kafka-brokers … --cdr-topic T`: CDRs from a topic, not `cdrs.jsonl`.
     pub kafka_source: Option<KafkaSource>,
+    /// `--cdr-source`: the dataset's CDR file, or its generator (without a topic).
+    pub cdr_source: CdrSource,
+    /// `--trace FILE`: the run's trace (worker 0 of process 0).
+    pub trace: Option<TraceConfig>,
     /// `--sink-topic-prefix P`: every output also as an upsert topic.
     pub kafka_sink: Option<KafkaSink>,
     /// `--follow`: keep reading appended input until SIGINT/SIGTERM.
@@ -84,6 +88,25 @@ pub struct RunConfig {
     pub flush_interval: std::time::Duration,
     /// `--router-rps`: the router's call budget, shown on the monitor page.
     pub router_rps: Option<f64>,
+}
+
+/// Where the CDRs of a dataset directory come from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CdrSource {
+    /// `cdrs.jsonl` or `cdrs.jsonl.gz`.
+    #[default]
+    File,
+    /// Rendered in process from `generator.json` (`cdrs`: its count overridden).
+    Generator { cdrs: Option<u64> },
+}
+
+/// `--trace FILE [--trace-records]`.
+#[derive(Clone, Debug)]
+pub struct TraceConfig {
+    /// Where the JSONL trace goes.
+    pub path: PathBuf,
+    /// Count the arrangements' records (turns differential's logging on).
+    pub records: bool,
 }
 
 /// The CDR topic and how to reach it.

@@ -25,6 +25,8 @@
 //! - `cdr`: what line `i` is (normal, late, duplicate, malformed) and its record.
 //! - `cdr_json`: writing a record as JSON, tidy or broken.
 //! - `cdr_writer`: the parallel, ordered (optionally gzip) writer.
+//! - `manifest`: `generator.json`, from which `run --cdr-source generator`
+//!   rebuilds the world and renders the CDR lines itself.
 //!
 //! **Line accounting.** `cdrs` is the number of physical lines in
 //! `cdrs.jsonl`, duplicates, late and malformed lines included, none blank.
@@ -41,6 +43,7 @@ mod cdr_json;
 mod cdr_writer;
 mod changes;
 mod geo;
+mod manifest;
 mod people;
 mod phone;
 mod rng;
@@ -61,9 +64,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use self::baskets::Catalogue;
-use self::cdr::CdrPlan;
+pub(crate) use self::cdr::CdrPlan;
 use self::cdr_json::Reason;
 use self::geo::{format_date, parse_date, DAY_S};
+pub use self::manifest::{Generator, ManifestError, MANIFEST};
 use self::people::People;
 use self::roads::Roads;
 use self::weather::Weather;
@@ -105,6 +109,9 @@ pub struct GenerateConfig {
     pub threads: usize,
     /// Write `cdrs.jsonl.gz` (one gzip member) instead of `cdrs.jsonl`.
     pub gzip: bool,
+    /// Write the CDR file at all; without it the dataset holds the tables
+    /// and `generator.json`, for `run --cdr-source generator`.
+    pub cdr_file: bool,
 }
 
 /// Names accepted by [`GenerateConfig::scale`].
@@ -145,6 +152,7 @@ impl GenerateConfig {
             purchase_history_days: if tiny { 14 } else { 28 },
             threads: 0,
             gzip: false,
+            cdr_file: true,
         })
     }
 
@@ -209,7 +217,8 @@ impl GenerateConfig {
 /// report (module doc, "Line accounting").
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct GenerateSummary {
-    /// Lines in the CDR file (= `cdrs` requested).
+    /// Lines in the CDR file (= `cdrs` requested; 0 without a CDR file,
+    /// and so are the planted counts below: they are known by writing it).
     pub cdrs: u64,
     /// Re-sent copies of earlier records (valid, not unique).
     pub duplicates: u64,
@@ -408,30 +417,46 @@ pub fn generate(
     write_lines(out, "stores_changes.jsonl", &store_changes, &mut files)?;
 
     // CDRs last: the big one. Remove the other variant (both present is an
-    // error for readers, SPEC §1).
+    // error for readers, SPEC §1); without a CDR file, remove both, so no
+    // stale file stands beside the manifest.
     let (name, stale) = if cfg.gzip {
         ("cdrs.jsonl.gz", "cdrs.jsonl")
     } else {
         ("cdrs.jsonl", "cdrs.jsonl.gz")
     };
-    let stale = out.join(stale);
-    match std::fs::remove_file(&stale) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&stale)(e)),
-        _ => {}
-    }
-    let path = out.join(name);
-    let shares = (cfg.malformed_share, cfg.duplicate_share, cfg.late_share);
-    let plan = CdrPlan::new(seed, cfg.cdrs, &world, t0, cfg.days, shares);
-    let threads = match cfg.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
+    let stale: &[&str] = if cfg.cdr_file {
+        &[stale]
+    } else {
+        &[name, stale]
     };
-    let file = File::create(&path).map_err(io_err(&path))?;
-    let mut sink = BufWriter::with_capacity(1 << 20, file);
-    let counts = cdr_writer::write_cdrs(&plan, threads, cfg.gzip, &mut sink, progress)
-        .map_err(io_err(&path))?;
-    sink.flush().map_err(io_err(&path))?;
-    files.push(PathBuf::from(name));
+    for stale in stale.iter().map(|s| out.join(s)) {
+        match std::fs::remove_file(&stale) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&stale)(e)),
+            _ => {}
+        }
+    }
+    let manifest = out.join(MANIFEST);
+    let text = manifest::manifest_json(cfg, cfg.cdr_file.then_some(name));
+    std::fs::write(&manifest, text).map_err(io_err(&manifest))?;
+    files.push(PathBuf::from(MANIFEST));
+    let counts = if cfg.cdr_file {
+        let path = out.join(name);
+        let shares = (cfg.malformed_share, cfg.duplicate_share, cfg.late_share);
+        let plan = CdrPlan::new(seed, cfg.cdrs, &world, t0, cfg.days, shares);
+        let threads = match cfg.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let file = File::create(&path).map_err(io_err(&path))?;
+        let mut sink = BufWriter::with_capacity(1 << 20, file);
+        let counts = cdr_writer::write_cdrs(&plan, threads, cfg.gzip, &mut sink, progress)
+            .map_err(io_err(&path))?;
+        sink.flush().map_err(io_err(&path))?;
+        files.push(PathBuf::from(name));
+        counts
+    } else {
+        cdr_writer::CdrCounts::default()
+    };
 
     let malformed_reasons: BTreeMap<String, u64> = counts
         .malformed

@@ -54,6 +54,19 @@ pub fn generate_cmd(args: cli::GenerateArgs) -> anyhow::Result<()> {
     if let Some(t) = args.threads {
         cfg.threads = t;
     }
+    if let Some(d) = args.days {
+        cfg.days = d;
+    }
+    if let Some(d) = args.start_date {
+        cfg.start_date = d;
+    }
+    if let Some(n) = args.subscribers {
+        cfg.subscribers = n;
+    }
+    if let Some(s) = args.loyalty_share {
+        cfg.loyalty_share = s;
+    }
+    cfg.cdr_file = !args.no_cdr_file;
     let started = std::time::Instant::now();
     let quiet = args.quiet;
     let target = cfg.out.join(if cfg.gzip {
@@ -65,11 +78,19 @@ pub fn generate_cmd(args: cli::GenerateArgs) -> anyhow::Result<()> {
         progress::Kind::Write(&target.display().to_string()),
         None,
         Some(cfg.cdrs),
-        quiet,
+        quiet || !cfg.cdr_file,
     ));
     let summary = generate::generate(&cfg, &|done| progress.borrow_mut().update(done, 0))?;
     progress.into_inner().finish("done");
-    if !quiet {
+    if !quiet && !cfg.cdr_file {
+        eprintln!(
+            "generate: tables and {} for {} CDR lines (no CDR file; run --cdr-source generator), in {:.1} s -> {}",
+            generate::MANIFEST,
+            cfg.cdrs,
+            started.elapsed().as_secs_f64(),
+            cfg.out.display()
+        );
+    } else if !quiet {
         eprintln!(
             "generate: {} CDR lines ({} duplicates, {} late, {} malformed planted), {} to {}, in {:.1} s -> {}",
             summary.cdrs,

@@ -53,6 +53,8 @@ pub struct MonitorState {
     pub router_rps: Option<f64>,
     /// Per worker and per arrangement, from timely's and differential's logging.
     pub engine: EngineState,
+    /// Process 0's resident memory when the state was published, bytes.
+    pub rss_bytes: Option<u64>,
 }
 
 /// How many samples [`MonitorState::history`] keeps (one a second: 10 min).
@@ -140,6 +142,29 @@ impl Default for Monitor {
     fn default() -> Self {
         Monitor::new(MonitorState::default())
     }
+}
+
+/// This process's resident memory now (`VmRSS` of `/proc/self/status`),
+/// bytes; `None` where there is no such file.
+pub fn rss_bytes() -> Option<u64> {
+    proc_status_kb("VmRSS:")
+}
+
+/// This process's peak resident memory so far (`VmHWM`), bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    proc_status_kb("VmHWM:")
+}
+
+fn proc_status_kb(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kb: u64 = line[field.len()..]
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 /// Milliseconds since the epoch, now.

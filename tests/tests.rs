@@ -7,6 +7,7 @@
 //! | `workers` | same bytes for `-w 1`, `-w 2` and two processes |
 //! | `accounting` | generate → run → the SPEC §2 identities and the planted counts |
 //! | `follow` | `run --follow`: appended CDRs and changes reach every output; SIGTERM ends it; equal to the batch run |
+//! | `generator_source` | `run --cdr-source generator` = the file run (-w 1, -w 2, two processes); the manifest; `--trace` |
 //! | `golden` | hand-computed fixtures under `datasets/*/expected` |
 //! | `mlxtend` | rules.csv equals mlxtend apriori + association_rules (when Python has mlxtend) |
 //! | `kafka` | the upsert sink on librdkafka's mock cluster: table, partitions, outages, exactly once |
@@ -18,6 +19,7 @@
 mod accounting;
 mod cli;
 mod follow;
+mod generator_source;
 mod golden;
 mod kafka;
 mod kafka_outputs;

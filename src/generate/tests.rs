@@ -46,7 +46,7 @@ fn same_seed_same_bytes_for_any_thread_count() {
     let sa = run(&tiny(a.path(), 7, 1));
     let sb = run(&tiny(b.path(), 7, 3));
     assert_eq!(sa, sb);
-    assert_eq!(sa.files.len(), 12);
+    assert_eq!(sa.files.len(), 13);
     assert_eq!(files(a.path(), &sa), files(b.path(), &sb));
 }
 

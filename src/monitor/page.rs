@@ -375,7 +375,22 @@ fn engine(state: &MonitorState) -> Markup {
     let e = &state.engine;
     let mut arrangements = e.arrangements.clone();
     arrangements.sort_by(|a, b| b.records.cmp(&a.records).then(a.name.cmp(&b.name)));
+    let total: i64 = arrangements.iter().map(|a| a.records).sum();
     html! {
+        div .tiles {
+            @if let Some(rss) = state.rss_bytes {
+                div .tile {
+                    b data-metric="rss_bytes" data-value=(rss) { (format!("{:.1} MiB", rss as f64 / (1 << 20) as f64)) }
+                    span { "resident memory (process 0)" }
+                }
+            }
+            @if !e.workers.is_empty() {
+                div .tile {
+                    b data-metric="arrangement_records_total" data-value=(total) { (grouped(total)) }
+                    span { "records in all arrangements" }
+                }
+            }
+        }
         @if e.workers.is_empty() {
             p .note { "no engine samples (a finished run read from files, or the run has not started)" }
         } @else {
@@ -600,6 +615,7 @@ mod tests {
                     batches: 2,
                 }],
             },
+            rss_bytes: Some(52_428_800),
         }
     }
 
@@ -619,6 +635,8 @@ mod tests {
             ("rules_by_context/global", "5"),
             ("segments/heavy", "7"),
             ("arrangement_records/DailyCap", "12"),
+            ("arrangement_records_total", "12"),
+            ("rss_bytes", "52428800"),
             ("watermark_lag_seconds", "60"),
             ("router_rps", "50"),
         ] {
