@@ -5,8 +5,18 @@
 //! while the id was held.
 //!
 //! ```text
-//! valid ──expire(start+H)──▶ reduce(record_id, min) ──keep-filter──▶ unique
+//! valid ──expire(start+H)──▶ reduce(xxh3-128(record_id): min per record_id) ──keep-filter──▶ unique
 //! ```
+//!
+//! Keyed by a hash: the reduce is keyed by the 128-bit xxh3 hash of the
+//! `record_id` text (a fixed, seedless function: the same key in every process
+//! and on every platform), so the arrangement sorts and compares integers, not
+//! strings. A collision cannot change an output: the copies of one hash are
+//! grouped, and inside the group the reduce emits the smallest copy of *each
+//! distinct `record_id` text* (the copies are sorted by `Cdr`'s order, whose
+//! last field is the text, so the first copy of each text is its smallest).
+//! Two ids that collide are then two outputs of one key, exactly as if they
+//! had had keys of their own.
 //!
 //! State release: each copy leaves the reduce at `start + horizon` (its own
 //! start), so the arrangements hold one horizon of records. The keep-filter
@@ -29,6 +39,11 @@ use std::sync::Arc;
 use crate::expiry::expire;
 use crate::model::{time_of, Cdr, Time};
 
+/// The dedup key of a `record_id`: its xxh3-128 hash (seedless, stable).
+pub fn record_key(record_id: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(record_id.as_bytes())
+}
+
 /// The copies travel as `Arc<Cdr>` inside the operator: the arrangements then
 /// hold and merge a pointer per copy, not the record (measured: the dedup
 /// arrangement's merges and drops were the top of the profile).
@@ -40,12 +55,21 @@ pub fn dedup<'s>(
 ) -> VecCollection<'s, Time, Cdr> {
     let arrived = valid
         .inner
-        .map(|(cdr, t, r)| ((cdr.record_id.clone(), (Arc::new(cdr), t)), t, r))
+        .map(|(cdr, t, r)| ((record_key(&cdr.record_id), (Arc::new(cdr), t)), t, r))
         .as_collection();
     let copies = expire(arrived, move |(_, (cdr, _))| time_of(cdr.start) + horizon);
     copies
-        .reduce_named("Dedup", |_id, copies, out| {
-            out.push((copies[0].0.clone(), 1))
+        .reduce_named("Dedup", |_key, copies, out| {
+            // The smallest copy of each distinct text (one, unless the hash
+            // collides: see the module doc).
+            for (i, ((cdr, t), _)) in copies.iter().enumerate() {
+                let first = copies[..i]
+                    .iter()
+                    .all(|((other, _), _)| other.record_id != cdr.record_id);
+                if first {
+                    out.push(((cdr.clone(), *t), 1));
+                }
+            }
         })
         .inner
         .filter(move |((_, (cdr, arrived)), t, r)| {

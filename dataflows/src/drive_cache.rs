@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use differential_dataflow::VecCollection;
 
-use crate::model::{Deg, Epoch, Point, Text, Time};
+use crate::model::{Cell, Deg, Epoch, Point, Text, Time};
 use crate::route::Router;
 
 /// A (tower, store) pair, positions included.
@@ -28,8 +28,8 @@ use crate::route::Router;
     Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct Pair {
-    pub cell_id: Text,
-    pub store_id: String,
+    pub cell_id: Cell,
+    pub store_id: Text,
     pub from: Point,
     pub to: Point,
 }

@@ -71,6 +71,7 @@
 //! [`parse_rfc3339`]: crate::time::parse_rfc3339
 
 use crate::model::{Cdr, CdrType, Reason};
+use crate::msisdn::Msisdn;
 use crate::phone::normalize_msisdn;
 use crate::time::parse_rfc3339;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -195,7 +196,7 @@ impl<'de> Raw<'de> {
         .ok_or_else(|| bad(START))?;
         let cell_id = non_empty(cell_id).ok_or_else(|| bad(CELL_ID))?;
         let callee = match callee {
-            None | Some(Val::Null) => String::new(),
+            None | Some(Val::Null) => Msisdn::NONE,
             v => phone(v).ok_or_else(|| bad(CALLEE))?,
         };
         let duration_s = count(duration_s).ok_or_else(|| bad(DURATION_S))?;
@@ -208,8 +209,8 @@ impl<'de> Raw<'de> {
         };
         Ok(Cdr {
             start,
-            msisdn: msisdn.into(),
-            callee: callee.into(),
+            msisdn,
+            callee,
             kind,
             duration_s,
             bytes,
@@ -228,9 +229,10 @@ fn non_empty(v: Option<Val<'_>>) -> Option<String> {
     }
 }
 
-fn phone(v: Option<Val<'_>>) -> Option<String> {
+/// A normalised number, packed (a normalised number always packs).
+fn phone(v: Option<Val<'_>>) -> Option<Msisdn> {
     match v {
-        Some(Val::Str(s)) => normalize_msisdn(&s),
+        Some(Val::Str(s)) => normalize_msisdn(&s).and_then(|n| Msisdn::pack(&n)),
         _ => None,
     }
 }
@@ -449,6 +451,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Cell;
     use proptest::prelude::*;
 
     /// A valid line's fields, in writing order, as raw JSON values.
@@ -466,11 +469,15 @@ mod tests {
         ("imsi", r#""262015409089202""#),
     ];
 
+    fn m(text: &str) -> Msisdn {
+        Msisdn::pack(text).unwrap()
+    }
+
     fn base_cdr() -> Cdr {
         Cdr {
             start: 1_763_800_000,
-            msisdn: "+4915112345678".into(),
-            callee: "+4915187654321".into(),
+            msisdn: m("+4915112345678"),
+            callee: m("+4915187654321"),
             kind: CdrType::Voice,
             duration_s: 120,
             bytes: 0,
@@ -548,8 +555,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            (&*c.callee, c.duration_s, c.bytes, c.charge_cents, c.roaming),
-            ("", 0, 0, 0, false)
+            (c.callee, c.duration_s, c.bytes, c.charge_cents, c.roaming),
+            (Msisdn::NONE, 0, 0, 0, false)
         );
         let n = Some("null");
         let c = parse(&[
@@ -562,8 +569,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            (&*c.callee, c.duration_s, c.bytes, c.charge_cents, c.roaming),
-            ("", 0, 0, 0, false)
+            (c.callee, c.duration_s, c.bytes, c.charge_cents, c.roaming),
+            (Msisdn::NONE, 0, 0, 0, false)
         );
         let c = parse(&[
             ("type", Some(r#""data""#)),
@@ -594,7 +601,7 @@ mod tests {
         ] {
             let v = format!("\"{text}\"");
             let c = parse(&[("msisdn", Some(&v)), ("callee", Some(&v))]).unwrap();
-            assert_eq!((&*c.msisdn, &*c.callee), (norm, norm));
+            assert_eq!((c.msisdn, c.callee), (m(norm), m(norm)));
         }
     }
 
@@ -746,8 +753,8 @@ mod tests {
         assert_eq!((&*c.record_id, c.kind), ("m1-\"x\"", CdrType::Voice));
         // Whitespace-only identifiers are not empty.
         assert_eq!(
-            &*parse(&[("cell_id", Some(r#"" ""#))]).unwrap().cell_id,
-            " "
+            parse(&[("cell_id", Some(r#"" ""#))]).unwrap().cell_id,
+            Cell::new(" ")
         );
     }
 
@@ -975,8 +982,8 @@ mod tests {
         let l = r#"{"record_id":"m1-000000001","msisdn":"+49 151 5525 703","type":"voice","callee":"004915193411895","start":1798588850,"duration_s":111,"cell_id":"262-01-1003-12578","charge_cents":0,"roaming":false,"imsi":"262015409089202"}"#;
         let c = parse_cdr_str(l).unwrap();
         assert_eq!(
-            (&*c.msisdn, &*c.callee, c.bytes),
-            ("+491515525703", "+4915193411895", 0)
+            (c.msisdn, c.callee, c.bytes),
+            (m("+491515525703"), m("+4915193411895"), 0)
         );
         let l = r#"{"record_id":"m9-000000181","msisdn":"+4917025365190","type":"data","start":"2026-12-30T12:22:42Z","duration_s":1719,"bytes":5162739,"cell_id":"262-01-1002-33224","charge_cents":-64,"roaming":false}"#;
         assert_eq!(raw(l), "bad_value:charge_cents");
@@ -1030,7 +1037,8 @@ mod tests {
 
     /// What holds for every accepted line.
     fn check_invariants(c: &Cdr) {
-        for p in [&c.msisdn, &c.callee].into_iter().filter(|p| !p.is_empty()) {
+        for p in [c.msisdn, c.callee].into_iter().filter(|p| !p.is_none()) {
+            let p = p.to_text();
             assert!(
                 p.starts_with('+')
                     && (9..=16).contains(&p.len())
@@ -1038,7 +1046,8 @@ mod tests {
                 "{p:?}"
             );
         }
-        assert!(!c.msisdn.is_empty() && !c.record_id.is_empty() && !c.cell_id.is_empty());
+        assert!(!c.msisdn.is_none() && !c.record_id.is_empty());
+        assert!(!c.cell_id.to_string().is_empty());
         assert!(c.start >= 0 && c.duration_s >= 0 && c.bytes >= 0 && c.charge_cents >= 0);
     }
 
@@ -1076,12 +1085,12 @@ mod tests {
             charge_cents in 0i64..=i64::MAX,
             roaming in any::<bool>(),
         ) {
-            let c = Cdr { start, msisdn: msisdn.into(), callee: callee.unwrap_or_default().into(), kind, duration_s, bytes, cell_id: cell_id.into(), charge_cents, roaming, record_id: record_id.into() };
+            let c = Cdr { start, msisdn: m(&msisdn), callee: callee.map_or(Msisdn::NONE, |c| m(&c)), kind, duration_s, bytes, cell_id: cell_id.into(), charge_cents, roaming, record_id: record_id.into() };
             let q = |s: &str| serde_json::to_string(s).unwrap();
-            let callee = if c.callee.is_empty() { "null".to_string() } else { q(&c.callee) };
+            let callee = if c.callee.is_none() { "null".to_string() } else { q(&c.callee.to_text()) };
             let l = format!(
                 r#"{{"record_id":{},"msisdn":{},"callee":{},"type":"{}","start":{},"duration_s":{},"bytes":{},"cell_id":{},"charge_cents":{},"roaming":{}}}"#,
-                q(&c.record_id), q(&c.msisdn), callee, c.kind.as_str(), c.start, c.duration_s, c.bytes, q(&c.cell_id), c.charge_cents, c.roaming
+                q(&c.record_id), q(&c.msisdn.to_text()), callee, c.kind.as_str(), c.start, c.duration_s, c.bytes, q(&c.cell_id.to_string()), c.charge_cents, c.roaming
             );
             prop_assert_eq!(parse_cdr_str(&l), Ok(c));
         }

@@ -7,6 +7,7 @@
 //! | `model` | validated records, dead letters, reasons, the timestamp |
 //! | `phone` | msisdn normalisation (SPEC §1) |
 //! | `msisdn` | a normalised msisdn packed in an order-preserving `u64` |
+//! | `cell` | a cell_id packed in an order-preserving `u128` (or its text) |
 //! | `time` | RFC 3339, UTC dates, duration flags |
 //! | `ingest` | the strict CDR line parser: bytes → `Result<Cdr, Reason>` (SPEC §2) |
 //! | `expiry` | temporal filters: `expire` releases state, `freeze` makes rows final |
@@ -24,6 +25,7 @@
 //! | `reference` | a naive batch implementation of SPEC §2–3, the test oracle |
 
 pub mod basket;
+pub mod cell;
 pub mod dedup;
 pub mod demographics;
 pub mod drive_cache;

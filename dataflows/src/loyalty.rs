@@ -5,19 +5,26 @@
 //! `loyalty_points <= max_points`. A customer who has not opted in is never
 //! chosen; an opt-out, points over the cap or a delete retracts the row, and the
 //! next qualifying customer (if any) takes over.
+//!
+//! Keyed by the packed [`Msisdn`] (loyalty numbers are normalised when the
+//! table is read, and a normalised number always packs), so the join with the
+//! CDRs compares integers.
 
 use differential_dataflow::VecCollection;
 
-use crate::model::{Loyalty, Text, Time};
+use crate::model::{Loyalty, Msisdn, Text, Time};
 
 /// `(msisdn, customer_id)` of the qualifying customer per number.
 pub fn qualifying_by_msisdn<'s>(
     loyalty: VecCollection<'s, Time, Loyalty>,
     max_points: i64,
-) -> VecCollection<'s, Time, (Text, String)> {
+) -> VecCollection<'s, Time, (Msisdn, Text)> {
     loyalty
-        .filter(move |l| l.opt_in && l.loyalty_points <= max_points)
-        .map(|l| (Text::from(l.msisdn), l.customer_id))
+        .flat_map(move |l| {
+            let qualifies = l.opt_in && l.loyalty_points <= max_points;
+            let msisdn = Msisdn::pack(&l.msisdn).filter(|_| qualifies)?;
+            Some((msisdn, Text::from(l.customer_id)))
+        })
         .reduce_named("QualifyingCustomer", |_msisdn, ids, out| {
             out.push((ids[0].0.clone(), 1))
         })

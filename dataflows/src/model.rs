@@ -5,10 +5,15 @@
 //! `Ord` *is* the tie-break: "the one kept is the smallest by (start, msisdn,
 //! callee (absent = empty), type, duration_s, bytes, cell_id, charge_cents,
 //! roaming)". `record_id` comes last: copies share it, so it never decides.
+//! Phone numbers are [`Msisdn`]s and cells [`Cell`]s, whose integer orders are
+//! the SPEC's string orders, so the tie-break stays exact and compares integers.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
+
+pub use crate::cell::Cell;
+pub use crate::msisdn::Msisdn;
 
 /// A shared immutable string: records are cloned into many arrangements, and a
 /// clone of this is a reference-count increment, not an allocation.
@@ -48,13 +53,13 @@ impl CdrType {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Cdr {
     pub start: Epoch,
-    pub msisdn: Text,
-    /// Normalised callee; empty when absent or null.
-    pub callee: Text,
+    pub msisdn: Msisdn,
+    /// Normalised callee; [`Msisdn::NONE`] when absent or null.
+    pub callee: Msisdn,
     pub kind: CdrType,
     pub duration_s: i64,
     pub bytes: i64,
-    pub cell_id: Text,
+    pub cell_id: Cell,
     pub charge_cents: i64,
     pub roaming: bool,
     pub record_id: Text,
@@ -143,7 +148,7 @@ impl Point {
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Tower {
-    pub cell_id: Text,
+    pub cell_id: Cell,
     pub at: Point,
 }
 

@@ -4,16 +4,19 @@
 //!
 //! ```text
 //! cdrs ─dedup─▶ unique ─┬─▶ promotions (view, requests, router calls) ─with_picks─freeze─▶ promotions + product
-//!                       └─▶ counts: cdrs_unique, cdrs_unknown_cell, requests, router_calls,
+//!                       └─▶ counts (pre-summed per message): cdrs_unique, cdrs_unknown_cell, requests, router_calls,
 //!                                   funnel (loyalty_matches, requests_routed, requests_within_drive_limit)
 //! unique ─▶ segment features (window sums, contacts, active days) per subscriber, per midnight
 //! purchases, weather ─▶ market basket ─▶ rules, recommendations ──────────▲
 //! stores, loyalty: upsert streams ─arrange_from_upsert─▶ current tables
 //! ```
 
+use differential_dataflow::consolidation::consolidate_updates;
 use differential_dataflow::operators::arrange::upsert::arrange_from_upsert;
 use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::Stream;
 
@@ -74,7 +77,7 @@ pub struct PipelineOutputs<'s> {
     pub features: VecCollection<'s, Time, FeatureRow>,
     /// The UTC dates (midnights) of the unique CDRs: the snapshot range.
     pub cdr_days: VecCollection<'s, Time, Epoch>,
-    /// Named counts (one element per counted thing): `cdrs_unique`,
+    /// Named counts (the count in the difference): `cdrs_unique`,
     /// `cdrs_unknown_cell`, `requests`, `router_calls`, the funnel's
     /// `loyalty_matches`, `requests_routed`, `requests_within_drive_limit`, `baskets`,
     /// `rules`, `recommendations`.
@@ -120,37 +123,28 @@ pub fn pipeline<'s>(
         move |(row, _)| time_of(row.start + retention) + 1,
     );
     // Unknown cells: the arrangement holds one entry per cell, not per CDR.
-    let unknown_cell = unique
-        .clone()
-        .map(|c| (c.cell_id, ()))
-        .antijoin(towers.map(|t| t.cell_id))
-        .map(|_| "cdrs_unknown_cell".to_string());
-    let counts = unique
-        .clone()
-        .map(|_| "cdrs_unique".to_string())
-        .concatenate([
-            unknown_cell,
-            out.requests.map(|_| "requests".to_string()),
-            out.router_calls.map(|_| "router_calls".to_string()),
-            out.loyalty_matches.map(|_| "loyalty_matches".to_string()),
-            out.routed.map(|_| "requests_routed".to_string()),
-            out.within_drive_limit
-                .map(|_| "requests_within_drive_limit".to_string()),
-            // The count rides in the difference: one update per change of n.
-            basket
-                .sizes
-                .filter(|(s, _)| s.is_none())
-                .inner
-                .map(|((_, n), t, r)| ("baskets".to_string(), t, r * n as isize))
-                .as_collection(),
-            basket.rules.clone().map(|_| "rules".to_string()),
-            basket
-                .recommendations
-                .clone()
-                .map(|_| "recommendations".to_string()),
-        ]);
+    let unknown_cell = presum(unique.clone().map(|c| c.cell_id))
+        .map(|c| (c, ()))
+        .antijoin(towers.map(|t| t.cell_id));
+    let counts = count("cdrs_unique", unique.clone()).concatenate([
+        count("cdrs_unknown_cell", unknown_cell),
+        count("requests", out.requests),
+        count("router_calls", out.router_calls),
+        count("loyalty_matches", out.loyalty_matches),
+        count("requests_routed", out.routed),
+        count("requests_within_drive_limit", out.within_drive_limit),
+        // The count rides in the difference: one update per change of n.
+        basket
+            .sizes
+            .filter(|(s, _)| s.is_none())
+            .inner
+            .map(|((_, n), t, r)| ("baskets".to_string(), t, r * n as isize))
+            .as_collection(),
+        count("rules", basket.rules.clone()),
+        count("recommendations", basket.recommendations.clone()),
+    ]);
     let features = features(unique.clone(), subscribers, params.window);
-    let cdr_days = unique.clone().map(|c| day_start(c.start)).distinct();
+    let cdr_days = presum(unique.clone().map(|c| day_start(c.start))).distinct();
     PipelineOutputs {
         features,
         cdr_days,
@@ -160,4 +154,31 @@ pub fn pipeline<'s>(
         recommendations: basket.recommendations,
         counts,
     }
+}
+
+/// Consolidates the updates of each message where they are (no arrangement,
+/// no state), so an operator downstream that arranges sees one update per
+/// distinct (record, time) of a message instead of one per input record.
+fn presum<'s, D: differential_dataflow::Data>(
+    c: VecCollection<'s, Time, D>,
+) -> VecCollection<'s, Time, D> {
+    c.inner
+        .unary(Pipeline, "Presum", |_, _| {
+            move |input, output| {
+                input.for_each(|time, data| {
+                    consolidate_updates(data);
+                    output.session(&time).give_container(data);
+                });
+            }
+        })
+        .as_collection()
+}
+
+/// The count of `c` under `name`: the count rides in the difference, one
+/// pre-summed update per message and time (not a `String` per record).
+fn count<'s, D: differential_dataflow::Data>(
+    name: &'static str,
+    c: VecCollection<'s, Time, D>,
+) -> VecCollection<'s, Time, String> {
+    presum(c.inner.map(|(_, t, r)| ((), t, r)).as_collection()).map(move |()| name.to_string())
 }

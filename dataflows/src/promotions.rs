@@ -18,7 +18,7 @@ use timely::dataflow::operators::vec::Filter;
 use crate::drive_cache::{cache_entries, drive_distances, Pair, SharedRouter};
 use crate::expiry::{expire, freeze};
 use crate::loyalty::qualifying_by_msisdn;
-use crate::model::{time_of, Cdr, Deg, Epoch, Loyalty, Store, Text, Time, Tower};
+use crate::model::{time_of, Cdr, Cell, Deg, Epoch, Loyalty, Msisdn, Store, Text, Time, Tower};
 use crate::stores::nearest_store;
 use crate::time::day_start;
 
@@ -33,22 +33,24 @@ pub struct PromotionParams {
 }
 
 /// One row of the view. Field order is the output order (date, customer_id).
-/// `msisdn` stays inside the engine: sinks write its token instead.
+/// `msisdn` stays inside the engine: sinks write its token instead. Texts are
+/// shared (`Text`, one allocation per loyalty or store row), the cell and the
+/// number packed: copying a row copies pointers and integers.
 #[derive(
     Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct Promotion {
     /// Midnight (UTC) of the date of `start`.
     pub date: Epoch,
-    pub customer_id: String,
+    pub customer_id: Text,
     pub record_id: Text,
     pub start: Epoch,
-    pub cell_id: Text,
-    pub store_id: String,
-    pub region: String,
+    pub cell_id: Cell,
+    pub store_id: Text,
+    pub region: Text,
     pub haversine_m: Deg,
     pub drive_m: Deg,
-    pub msisdn: Text,
+    pub msisdn: Msisdn,
 }
 
 /// A CDR that passed steps 1 and 2: a qualifying customer, a store in range.
@@ -57,12 +59,12 @@ pub struct Promotion {
 )]
 struct Request {
     start: Epoch,
-    record_id: Text,
-    customer_id: String,
-    msisdn: Text,
+    msisdn: Msisdn,
+    customer_id: Text,
     pair: Pair,
-    region: String,
+    region: Text,
     haversine_m: Deg,
+    record_id: Text,
 }
 
 /// What the promotions dataflow produces.
@@ -100,32 +102,29 @@ pub fn promotions<'s>(
     // to a later CDR because an earlier one was released.
     let release = move |start: Epoch| time_of(day_start(start) + DAY + retention);
 
+    // Integer key (the packed msisdn), the record id's text last in the value:
+    // compared only when start and cell tie.
     let by_msisdn = expire(
-        unique.map(|c| (c.msisdn, (c.start, c.record_id, c.cell_id))),
+        unique.map(|c| (c.msisdn, (c.start, c.cell_id, c.record_id))),
         move |(_, (start, _, _))| release(*start),
     );
     let customers = by_msisdn.join_core(
         qualifying_by_msisdn(loyalty, p.max_points).arrange_by_key(),
-        |msisdn, (start, record_id, cell_id), customer_id| {
+        |msisdn, (start, cell_id, record_id), customer_id| {
             Some((
                 cell_id.clone(),
-                (
-                    *start,
-                    record_id.clone(),
-                    customer_id.clone(),
-                    msisdn.clone(),
-                ),
+                (*start, *msisdn, customer_id.clone(), record_id.clone()),
             ))
         },
     );
     let requests = customers.clone().join_core(
         nearest_store(towers, stores, p.radius_m).arrange_by_key(),
-        |cell_id, (start, record_id, customer_id, msisdn), (tower_at, near)| {
+        |cell_id, (start, msisdn, customer_id, record_id), (tower_at, near)| {
             Some(Request {
                 start: *start,
                 record_id: record_id.clone(),
                 customer_id: customer_id.clone(),
-                msisdn: msisdn.clone(),
+                msisdn: *msisdn,
                 pair: Pair {
                     cell_id: cell_id.clone(),
                     store_id: near.store_id.clone(),
@@ -186,7 +185,7 @@ pub fn promotions<'s>(
                 region: r.region.clone(),
                 haversine_m: r.haversine_m,
                 drive_m: *d,
-                msisdn: r.msisdn.clone(),
+                msisdn: r.msisdn,
             };
             out.push((row, 1))
         })

@@ -23,6 +23,10 @@
 //! * **Tables are the current rows**, one per key (`store_id`, `customer_id`);
 //!   towers: one row per `cell_id` (with several, the first is used).
 //!
+//! It reads the engine's records (packed msisdns and cells) but converts every
+//! packed field back to its text before comparing, so it compares strings as
+//! the SPEC says and checks the packings' order along the way.
+//!
 //! Unchecked assumption: the router is a function of its two points (same
 //! answer for the same question), as the dataflow's cache requires anyway.
 
@@ -85,16 +89,21 @@ pub fn dedup(valid: &[Cdr]) -> Vec<Cdr> {
     kept.into_values().cloned().collect()
 }
 
-/// The SPEC §2 tie-break order between two copies, spelled out field by field.
+/// The SPEC §2 tie-break order between two copies, spelled out field by field,
+/// on the texts.
 fn tie_break(a: &Cdr, b: &Cdr) -> Ordering {
+    let text = |m: crate::model::Msisdn| m.to_text();
     a.start
         .cmp(&b.start)
-        .then_with(|| a.msisdn.as_bytes().cmp(b.msisdn.as_bytes()))
-        .then_with(|| a.callee.as_bytes().cmp(b.callee.as_bytes()))
+        .then_with(|| text(a.msisdn).as_bytes().cmp(text(b.msisdn).as_bytes()))
+        .then_with(|| text(a.callee).as_bytes().cmp(text(b.callee).as_bytes()))
         .then_with(|| a.kind.as_str().cmp(b.kind.as_str()))
         .then_with(|| a.duration_s.cmp(&b.duration_s))
         .then_with(|| a.bytes.cmp(&b.bytes))
-        .then_with(|| a.cell_id.as_bytes().cmp(b.cell_id.as_bytes()))
+        .then_with(|| {
+            let (ca, cb) = (a.cell_id.to_string(), b.cell_id.to_string());
+            ca.as_bytes().cmp(cb.as_bytes())
+        })
         .then_with(|| a.charge_cents.cmp(&b.charge_cents))
         .then_with(|| a.roaming.cmp(&b.roaming))
 }
@@ -128,15 +137,16 @@ pub fn promotions(
     // Steps 1 and 2: the requests.
     let mut requests: Vec<Request> = Vec::new();
     for cdr in &unique {
-        let tower = towers.iter().find(|t| t.cell_id == cdr.cell_id);
+        let cell = cdr.cell_id.to_string();
+        let tower = towers.iter().find(|t| t.cell_id.to_string() == cell);
         if tower.is_none() {
             counts.unknown_cell += 1;
         }
         // 1. The smallest customer_id among the qualifying customers of the number.
         let mut customer: Option<&str> = None;
+        let msisdn = cdr.msisdn.to_text();
         for l in loyalty {
-            let qualifies =
-                *l.msisdn == *cdr.msisdn && l.opt_in && l.loyalty_points <= p.max_points;
+            let qualifies = l.msisdn == msisdn && l.opt_in && l.loyalty_points <= p.max_points;
             if qualifies && customer.is_none_or(|c| l.customer_id.as_str() < c) {
                 customer = Some(&l.customer_id);
             }
@@ -179,10 +189,10 @@ pub fn promotions(
     // order; the first request, and the first at or after t0 + ttl, call the
     // router (a new entry); the others reuse the entry's answer. 3. The answer
     // is the router's on-road distance (None = no route, cached alike).
-    let mut by_pair: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+    let mut by_pair: BTreeMap<(String, &str), Vec<usize>> = BTreeMap::new();
     for (i, r) in requests.iter().enumerate() {
         by_pair
-            .entry((&r.tower.cell_id, &r.store.store_id))
+            .entry((r.tower.cell_id.to_string(), &r.store.store_id))
             .or_default()
             .push(i);
     }
@@ -235,15 +245,15 @@ pub fn promotions(
         .into_iter()
         .map(|((customer_id, date), r)| Promotion {
             date,
-            customer_id: customer_id.to_string(),
+            customer_id: customer_id.into(),
             record_id: r.cdr.record_id.clone(),
             start: r.cdr.start,
             cell_id: r.tower.cell_id.clone(),
-            store_id: r.store.store_id.clone(),
-            region: r.store.region.clone(),
+            store_id: r.store.store_id.as_str().into(),
+            region: r.store.region.as_str().into(),
             haversine_m: Deg(r.haversine_m),
             drive_m: Deg(r.drive_m.unwrap_or(f64::NAN)),
-            msisdn: r.cdr.msisdn.clone(),
+            msisdn: r.cdr.msisdn,
         })
         .collect();
     promotions.sort();
@@ -269,8 +279,8 @@ mod tests {
     fn cdr(record_id: &str, msisdn: &str, start: Epoch, cell_id: &str) -> Cdr {
         Cdr {
             start,
-            msisdn: msisdn.into(),
-            callee: "".into(),
+            msisdn: crate::model::Msisdn::pack(msisdn).unwrap(),
+            callee: crate::model::Msisdn::NONE,
             kind: CdrType::Voice,
             duration_s: 60,
             bytes: 0,
@@ -346,8 +356,8 @@ mod tests {
         assert_eq!(out.unique[0].start, day + 50);
         assert_eq!(out.promotions.len(), 1);
         let p = &out.promotions[0];
-        assert_eq!((&*p.record_id, p.store_id.as_str()), ("r1", "A"));
-        assert_eq!((p.date, p.customer_id.as_str()), (day, "c1"));
+        assert_eq!((&*p.record_id, &*p.store_id), ("r1", "A"));
+        assert_eq!((p.date, &*p.customer_id), (day, "c1"));
         assert_eq!(p.haversine_m, p.drive_m);
 
         // Over the cap or opted out: nothing.

@@ -12,10 +12,11 @@
 //! Each store is copied to the few grid cells its radius touches; each tower
 //! meets only the stores of its own cell, never the towers × stores product. A
 //! store that opens, moves or closes changes only the towers of its cells.
+//! Towers are keyed by their packed [`Cell`]; store texts are shared (`Text`).
 
 use differential_dataflow::VecCollection;
 
-use crate::model::{Deg, Point, Store, Text, Time, Tower};
+use crate::model::{Cell, Deg, Point, Store, Text, Time, Tower};
 use crate::spatial::{haversine_m, Grid};
 
 /// A tower's nearest store. Field order is the tie-break order.
@@ -24,9 +25,9 @@ use crate::spatial::{haversine_m, Grid};
 )]
 pub struct NearStore {
     pub haversine_m: Deg,
-    pub store_id: String,
+    pub store_id: Text,
     pub store_at: Point,
-    pub region: String,
+    pub region: Text,
 }
 
 /// `(cell_id, (tower position, nearest store))` for every tower with a store in range.
@@ -34,15 +35,16 @@ pub fn nearest_store<'s>(
     towers: VecCollection<'s, Time, Tower>,
     stores: VecCollection<'s, Time, Store>,
     radius_m: f64,
-) -> VecCollection<'s, Time, (Text, (Point, NearStore))> {
+) -> VecCollection<'s, Time, (Cell, (Point, NearStore))> {
     let grid = Grid::new(radius_m);
     let store_grid = grid.clone();
     let towers = towers.map(move |t| (grid.cell_of(t.at), (t.cell_id, t.at)));
     let stores = stores.flat_map(move |s| {
+        let (store_id, region) = (Text::from(s.store_id), Text::from(s.region));
         store_grid
             .cells_within(s.at, radius_m)
             .into_iter()
-            .map(move |cell| (cell, (s.store_id.clone(), s.at, s.region.clone())))
+            .map(move |cell| (cell, (store_id.clone(), s.at, region.clone())))
     });
     towers
         .join_core(

@@ -84,12 +84,12 @@ pub fn promotion_row(
     let [product_id, source] = pick_fields(pick, catalogue).map(|f| (!f.is_empty()).then_some(f));
     PromotionRow {
         date: p.date,
-        customer_id: p.customer_id.clone(),
-        subscriber_token: tokens.token(&p.msisdn),
+        customer_id: p.customer_id.to_string(),
+        subscriber_token: tokens.token(&p.msisdn.to_text()),
         record_id: p.record_id.to_string(),
         start: p.start,
         cell_id: p.cell_id.to_string(),
-        store_id: p.store_id.clone(),
+        store_id: p.store_id.to_string(),
         haversine_m: round_half_up(p.haversine_m.0),
         drive_m: round_half_up(p.drive_m.0),
         product_id,

@@ -253,7 +253,9 @@ impl OutputViews {
             if n == 0 {
                 continue;
             }
-            *b.promotions_by_store.entry(p.store_id.clone()).or_default() += n;
+            *b.promotions_by_store
+                .entry(p.store_id.to_string())
+                .or_default() += n;
             *b.promotions_by_cell
                 .entry(p.cell_id.to_string())
                 .or_default() += n;

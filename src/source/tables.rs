@@ -135,7 +135,7 @@ pub fn load(dir: &Path) -> Result<Tables, SourceError> {
             cell_id: field::required(r.get(0), "cell_id")?.into(),
             at: point(r, 1, 2)?,
         };
-        first_of_key(&mut seen, &tower.cell_id, "cell_id")?;
+        first_of_key(&mut seen, &tower.cell_id.to_string(), "cell_id")?;
         Ok(tower)
     })?;
     t.towers = t.take("towers.csv", towers);

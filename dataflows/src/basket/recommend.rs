@@ -291,20 +291,17 @@ pub fn with_picks<'s>(
     weather: VecCollection<'s, Time, WeatherRow>,
     recommendations: VecCollection<'s, Time, Recommendation>,
 ) -> VecCollection<'s, Time, (Promotion, Pick)> {
-    let by_place = promotions.map(|p| ((Text::from(p.region.as_str()), p.date), p));
+    let by_place = promotions.map(|p| ((p.region.clone(), p.date), p));
     let conditions = weather.map(|w| ((w.region, w.date), w.condition));
     let in_context = by_place
         .clone()
         .join_map(conditions.clone(), |_, p, c| {
-            (
-                (Text::from(p.customer_id.as_str()), Some(c.clone())),
-                p.clone(),
-            )
+            ((p.customer_id.clone(), Some(c.clone())), p.clone())
         })
         .concat(
             by_place
                 .antijoin(conditions.map(|(k, _)| k))
-                .map(|(_, p)| ((Text::from(p.customer_id.as_str()), None), p)),
+                .map(|(_, p)| ((p.customer_id.clone(), None), p)),
         );
     let picks = recommendations.map(|r| ((r.customer_id, r.context), r.pick));
     in_context

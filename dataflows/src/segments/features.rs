@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
 
 use crate::expiry::window;
-use crate::model::{time_of, Cdr, CdrType, Epoch, Subscriber, Text, Time};
+use crate::model::{time_of, Cdr, CdrType, Epoch, Msisdn, Subscriber, Text, Time};
 use crate::time::{day_start, hour_of_day, weekday};
 
 const DAY: i64 = 86_400;
@@ -175,7 +175,7 @@ pub fn features<'s>(
             .inner
             .map(move |(c, t, r)| {
                 let u = Usage::of(&c).times(r as i64);
-                ((c.msisdn.clone(), bounds(c.start)), t, u)
+                ((c.msisdn, bounds(c.start)), t, u)
             })
             .as_collection(),
         |(_, b)| *b,
@@ -185,8 +185,8 @@ pub fn features<'s>(
     .map(|(m, u)| (m, Fact::Usage(u)));
     let contacts = window(
         unique.clone().flat_map(move |c| {
-            let counted = matches!(c.kind, CdrType::Voice | CdrType::Sms) && !c.callee.is_empty();
-            counted.then(|| ((c.msisdn.clone(), c.callee.clone()), bounds(c.start)))
+            let counted = matches!(c.kind, CdrType::Voice | CdrType::Sms) && !c.callee.is_none();
+            counted.then(|| ((c.msisdn, c.callee), bounds(c.start)))
         }),
         |(_, b)| *b,
     )
@@ -198,7 +198,7 @@ pub fn features<'s>(
     let days = window(
         unique
             .clone()
-            .map(move |c| ((c.msisdn.clone(), day_start(c.start)), bounds(c.start))),
+            .map(move |c| ((c.msisdn, day_start(c.start)), bounds(c.start))),
         |(_, b)| *b,
     )
     .map(|(pair, _)| pair)
@@ -214,11 +214,12 @@ pub fn features<'s>(
     .distinct()
     .map(|m| (m, Fact::Caller));
     subscribers
-        .map(|s| (Text::from(s.msisdn.as_str()), Fact::Subscriber(s)))
+        // Subscriber numbers are normalised when the table is read (they pack).
+        .flat_map(|s| Some((Msisdn::pack(&s.msisdn)?, Fact::Subscriber(s))))
         .concatenate([callers, usage, contacts, days])
         .reduce_named("Features", |msisdn, facts, out| {
             let mut row = FeatureRow {
-                msisdn: msisdn.clone(),
+                msisdn: Text::from(msisdn.to_text()),
                 ..FeatureRow::default()
             };
             let mut known = false;
