@@ -7,7 +7,7 @@
 //!   │ day d: the share sorted by start, fed at its own event times in batches,
 //!   │ then both inputs advance to the next midnight + 1 and the worker waits on the probe
 //!   ▼
-//! features(unique, subscribers, window) ─┬─▶ snapshots(rows, cdr days, out/, tokens, defaults) ─▶ probe
+//! features(unique, subscribers, window) ─┬─▶ snapshots(features, cdr days, out/, tokens, defaults) ─▶ probe
 //!                                        └─▶ probe                               (--no-snapshots)
 //!
 //! parent ─┬─▶ this binary, child -w 1 ─▶ warm-up: window + 1 days; then K days, fold per day; VmHWM
@@ -79,7 +79,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::Instant;
 
 use cdrflow::config::ClusterConfig;
-use cdrflow::dataflows::model::{time_of, Cdr, CdrType, Epoch, Subscriber, Time};
+use cdrflow::dataflows::model::{time_of, Cdr, CdrType, Epoch, Msisdn, Subscriber, Time};
 use cdrflow::dataflows::segments::expr::Definitions;
 use cdrflow::dataflows::segments::features::features;
 use cdrflow::dataflows::time::{date_string, day_start, days_from_civil, parse_duration};
@@ -370,8 +370,8 @@ impl Gen {
         }
         Cdr {
             start,
-            msisdn: Gen::msisdn(caller).into(),
-            callee: callee.into(),
+            msisdn: Msisdn::pack(&Gen::msisdn(caller)).unwrap_or(Msisdn::NONE),
+            callee: Msisdn::pack(&callee).unwrap_or(Msisdn::NONE),
             kind,
             duration_s,
             bytes,
@@ -491,7 +491,8 @@ fn child(args: &Args, workers: usize) {
         let (mut cdr_in, mut sub_in, report) = worker.dataflow::<Time, _, _>(|scope| {
             let (cdr_in, cdrs) = scope.new_collection::<Cdr, isize>();
             let (sub_in, subs) = scope.new_collection::<Subscriber, isize>();
-            let rows = features(cdrs.clone(), subs, window_s).inspect(move |(_, t, r)| {
+            let mut features = features(cdrs.clone(), subs, window_s);
+            features.rows = features.rows.inspect(move |(_, t, r)| {
                 let mut c = c2.borrow_mut();
                 c.0 += *r as i64;
                 *c.1.entry(*t).or_default() += r.abs() as i64;
@@ -500,7 +501,7 @@ fn child(args: &Args, workers: usize) {
                 // As `pipeline` builds `cdr_days` and `run` wires the sink.
                 let days = cdrs.map(|c| day_start(c.start)).distinct();
                 Some(snapshots(
-                    rows,
+                    features,
                     days,
                     SnapshotTargets {
                         out,
@@ -512,7 +513,7 @@ fn child(args: &Args, workers: usize) {
                     &probe,
                 ))
             } else {
-                rows.probe_with(&probe);
+                features.rows.probe_with(&probe);
                 None
             };
             (cdr_in, sub_in, report)

@@ -28,7 +28,7 @@ use crate::drive_cache::SharedRouter;
 use crate::expiry::freeze;
 use crate::model::{time_of, Cdr, Epoch, Loyalty, Store, Subscriber, Time, Tower};
 use crate::promotions::{promotions, Promotion, PromotionParams};
-use crate::segments::features::{features, FeatureRow};
+use crate::segments::features::{features, SegmentFeatures};
 use crate::time::day_start;
 
 /// Upserts of a keyed table: `(key, Some(row))` sets, `(key, None)` deletes.
@@ -73,8 +73,9 @@ pub struct PipelineOutputs<'s> {
     pub rules: VecCollection<'s, Time, Rule>,
     pub recommendations: VecCollection<'s, Time, Recommendation>,
     /// Segment features per subscriber, changing at midnights (the state at
-    /// midnight `m` is the snapshot of the day before `m`).
-    pub features: VecCollection<'s, Time, FeatureRow>,
+    /// midnight `m` is the snapshot of the day before `m`), and the
+    /// subscribers table their demographics come from.
+    pub features: SegmentFeatures<'s>,
     /// The UTC dates (midnights) of the unique CDRs: the snapshot range.
     pub cdr_days: VecCollection<'s, Time, Epoch>,
     /// Named counts (the count in the difference): `cdrs_unique`,

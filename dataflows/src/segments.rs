@@ -5,13 +5,17 @@
 //! | module | owns |
 //! |---|---|
 //! | `features` | the window sums, distinct contacts and active days as collections |
+//! | `sums` | the features' difference types (`Usage`, `Sums`) |
+//! | `subscribers` | `subscribers.csv` by packed msisdn, for the snapshot rows |
 //! | `expr` | the `name = expression` language, parsed once, evaluated exactly |
 
 pub mod expr;
 pub mod features;
+pub mod subscribers;
+pub mod sums;
 
 use crate::demographics::{AgeBand, Gender};
-use crate::model::Epoch;
+use crate::model::{Epoch, Subscriber};
 use crate::time::year_of;
 
 use self::expr::{Definitions, Feature, Value};
@@ -47,12 +51,17 @@ impl SnapshotRow {
     }
 }
 
-/// The row of `row` in the snapshot of date `date` (midnight): fee added to
-/// the spend, `age = year(date) − birth_year`, the built-in `gender:`, `age:`
-/// and `plan:` segments and every defined one that holds.
-pub fn snapshot_row(row: &FeatureRow, date: Epoch, defs: &Definitions) -> SnapshotRow {
+/// The row of `row` in the snapshot of date `date` (midnight), with `sub`
+/// its `subscribers.csv` row (`None`: not listed, unknown demographics, fee
+/// 0): fee added to the spend, `age = year(date) − birth_year`, the built-in
+/// `gender:`, `age:` and `plan:` segments and every defined one that holds.
+pub fn snapshot_row(
+    row: &FeatureRow,
+    sub: Option<&Subscriber>,
+    date: Epoch,
+    defs: &Definitions,
+) -> SnapshotRow {
     let u = &row.usage;
-    let sub = row.subscriber.as_ref();
     let fee = sub.map_or(0, |s| s.monthly_fee_cents) as i128;
     let age = sub
         .and_then(|s| s.birth_year)

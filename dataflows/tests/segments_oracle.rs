@@ -13,12 +13,13 @@
 //!             [as_of − window, as_of), sums / counts / distinct by hand, who =
 //!             subscribers ∪ callers with start < as_of; segments from the SPEC text
 //!   compare: the FeatureRows at time as_of (each with multiplicity 1), then per row
-//!            snapshot_row(row, D, defaults): spend, age and the sorted segments;
+//!            snapshot_row(row, its row of the subscribers the pipeline passes on
+//!            to the writer, D, defaults): spend, age and the sorted segments;
 //!            at the end, the CDR dates (the snapshot range)
 //! ```
 //!
 //! The reference is written from the SPEC, not from the code: it shares only
-//! the record types (`Cdr`, `Subscriber`, `FeatureRow`), and computes hours,
+//! the record types (`Cdr`, `Subscriber`, `FeatureRow`, `Msisdn`), and computes hours,
 //! weekdays and years from epoch seconds itself.
 //!
 //! The CDRs start on 2026-12-29 (Tue) … 2027-01-04 (Mon) (bursts run on a
@@ -50,13 +51,15 @@ use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 
 use cdrflow_dataflows::basket::{BasketParams, PurchaseRow, WeatherRow};
-use cdrflow_dataflows::model::{Cdr, CdrType, Epoch, Point, Subscriber, Text, Time, Tower};
+use cdrflow_dataflows::model::{Cdr, CdrType, Epoch, Point, Subscriber, Time, Tower};
+use cdrflow_dataflows::msisdn::Msisdn;
 use cdrflow_dataflows::pipeline::{pipeline, PipelineInputs, PipelineParams};
 use cdrflow_dataflows::promotions::PromotionParams;
 use cdrflow_dataflows::route::Router;
 use cdrflow_dataflows::segments::expr::Definitions;
 use cdrflow_dataflows::segments::features::{FeatureRow, Usage};
 use cdrflow_dataflows::segments::snapshot_row;
+use cdrflow_dataflows::segments::subscribers::SubscriberTable;
 
 const SEED: u64 = 0x5e61_e475_2026;
 const DAY: i64 = 86_400;
@@ -79,6 +82,11 @@ const MSISDNS: [&str; 6] = [
     "+4915100000006",
 ];
 /// Callees: a small pool (repeats), one of them a subscriber number.
+/// A case's number (empty = absent), packed as the parser packs it.
+fn num(s: &str) -> Msisdn {
+    Msisdn::pack(s).expect("the case's numbers are normalised or empty")
+}
+
 const CALLEES: [&str; 6] = [
     "+4930000001",
     "+4930000002",
@@ -322,8 +330,8 @@ fn plan_of(case: &Case) -> Plan {
                     records += 1;
                     let c = Cdr {
                         start: D0 + n.day * DAY + n.at + k as i64 * n.spacing,
-                        msisdn: MSISDNS[n.msisdn].into(),
-                        callee: n.callee.map_or("", |c| CALLEES[c]).into(),
+                        msisdn: num(MSISDNS[n.msisdn]),
+                        callee: num(n.callee.map_or("", |c| CALLEES[c])),
                         kind,
                         duration_s: DURATIONS[n.duration],
                         bytes: BYTES[n.bytes],
@@ -343,8 +351,8 @@ fn plan_of(case: &Case) -> Plan {
                 match tweak {
                     Tweak::Same => {}
                     Tweak::Start(s) => c.start += s,
-                    Tweak::Msisdn(m) => c.msisdn = MSISDNS[*m].into(),
-                    Tweak::Callee(x) => c.callee = CALLEES[*x].into(),
+                    Tweak::Msisdn(m) => c.msisdn = num(MSISDNS[*m]),
+                    Tweak::Callee(x) => c.callee = num(CALLEES[*x]),
                     Tweak::Charge(x) => c.charge_cents = CHARGES[*x],
                     Tweak::Roaming => c.roaming = !c.roaming,
                 }
@@ -410,6 +418,8 @@ struct Observed {
     /// How many of the plan's batches had been fed.
     batches: usize,
     rows: Vec<(FeatureRow, Time, isize)>,
+    /// The subscribers table as the pipeline passes it on to the writer.
+    subscribers: Vec<(Subscriber, Time, isize)>,
     days: Vec<(Epoch, Time, isize)>,
 }
 
@@ -420,8 +430,9 @@ fn run_dataflow(plan: Arc<Plan>, config: timely::Config) -> Vec<Observed> {
         let index = worker.index();
         let probe = ProbeHandle::new();
         let rows: Shared<FeatureRow> = Arc::new(Mutex::new(Vec::new()));
+        let subs: Shared<Subscriber> = Arc::new(Mutex::new(Vec::new()));
         let days: Shared<Epoch> = Arc::new(Mutex::new(Vec::new()));
-        let (row_sink, day_sink) = (rows.clone(), days.clone());
+        let (row_sink, sub_sink, day_sink) = (rows.clone(), subs.clone(), days.clone());
         let window = plan.window;
         let (mut cdr_in, mut sub_in) = worker.dataflow::<Time, _, _>(|scope| {
             let (cdr_in, cdrs) = scope.new_collection::<Cdr, isize>();
@@ -455,9 +466,16 @@ fn run_dataflow(plan: Arc<Plan>, config: timely::Config) -> Vec<Observed> {
             };
             let out = pipeline(inputs, Arc::new(NoRoads), &params);
             out.features
+                .rows
                 .inner
                 .exchange(|_| 0)
-                .inspect(move |u| row_sink.lock().unwrap().push(u.clone()))
+                .inspect(move |u| row_sink.lock().unwrap().push(*u))
+                .probe_with(&probe);
+            out.features
+                .subscribers
+                .inner
+                .exchange(|_| 0)
+                .inspect(move |u| sub_sink.lock().unwrap().push(u.clone()))
                 .probe_with(&probe);
             out.cdr_days
                 .inner
@@ -478,6 +496,7 @@ fn run_dataflow(plan: Arc<Plan>, config: timely::Config) -> Vec<Observed> {
                     watermark,
                     batches,
                     rows: rows.lock().unwrap().clone(),
+                    subscribers: subs.lock().unwrap().clone(),
                     days: days.lock().unwrap().clone(),
                 });
             }
@@ -597,13 +616,14 @@ fn dedup(valid: &[Cdr]) -> Vec<Cdr> {
     kept.into_values().cloned().collect()
 }
 
-/// The features of every subscriber and caller in the snapshot at `as_of`.
-fn reference_rows(
-    subscribers: &[Subscriber],
+/// The features of every subscriber and caller in the snapshot at `as_of`
+/// (each with multiplicity 1), with its `subscribers.csv` row.
+fn reference_rows<'a>(
+    subscribers: &'a [Subscriber],
     unique: &[Cdr],
     as_of: Epoch,
     window: i64,
-) -> BTreeMap<FeatureRow, isize> {
+) -> BTreeMap<FeatureRow, (isize, Option<&'a Subscriber>)> {
     let mut who: BTreeMap<String, Option<&Subscriber>> = BTreeMap::new();
     for s in subscribers {
         who.insert(s.msisdn.clone(), Some(s));
@@ -615,7 +635,7 @@ fn reference_rows(
     for (msisdn, sub) in who {
         let mine: Vec<&Cdr> = unique
             .iter()
-            .filter(|c| *c.msisdn == *msisdn && as_of - window <= c.start && c.start < as_of)
+            .filter(|c| c.msisdn.to_text() == msisdn && as_of - window <= c.start && c.start < as_of)
             .collect();
         let count = |p: &dyn Fn(&Cdr) -> bool| mine.iter().filter(|c| p(c)).count() as i64;
         let usage = Usage {
@@ -632,22 +652,29 @@ fn reference_rows(
             weekend: count(&|c| is_weekend(c.start)),
             roaming: count(&|c| c.roaming),
         };
-        let contacts: BTreeSet<&str> = mine
+        let contacts: BTreeSet<String> = mine
             .iter()
-            .filter(|c| c.kind != CdrType::Data && !c.callee.is_empty())
-            .map(|c| &*c.callee)
+            .map(|c| (c.kind, c.callee.to_text()))
+            .filter(|(kind, callee)| *kind != CdrType::Data && !callee.is_empty())
+            .map(|(_, callee)| callee)
             .collect();
         let days: BTreeSet<Epoch> = mine.iter().map(|c| floor_day(c.start)).collect();
         let row = FeatureRow {
-            msisdn: Text::from(msisdn.as_str()),
+            msisdn: Msisdn::pack(&msisdn).expect("the case's numbers are normalised"),
             usage,
             contacts: contacts.len() as i64,
             active_days: days.len() as i64,
-            subscriber: sub.cloned(),
         };
-        rows.insert(row, 1);
+        rows.insert(row, (1, sub));
     }
     rows
+}
+
+/// The plan's `subscribers.csv` row of `m`, if listed.
+fn subscriber_of(subscribers: &[Subscriber], m: Msisdn) -> Option<&Subscriber> {
+    subscribers
+        .iter()
+        .find(|s| Msisdn::pack(&s.msisdn) == Some(m))
 }
 
 /// What `snapshot_row` must say of a row on date `date` (SPEC §5 text).
@@ -658,8 +685,7 @@ struct Expected {
     segments: Vec<String>,
 }
 
-fn reference_segments(row: &FeatureRow, date: Epoch) -> Expected {
-    let sub = row.subscriber.as_ref();
+fn reference_segments(row: &FeatureRow, sub: Option<&Subscriber>, date: Epoch) -> Expected {
     let u = &row.usage;
     let spend = sub.map_or(0, |s| s.monthly_fee_cents) as i128 + u.charge_cents;
     let age = sub
@@ -768,7 +794,11 @@ fn check(case: &Case, config: timely::Config) -> Result<(), TestCaseError> {
         let unique = dedup(&arrived(&plan, obs.batches));
         for date in passed_dates(&unique, obs.watermark) {
             let as_of = date + DAY;
-            let want = reference_rows(&plan.subscribers, &unique, as_of, plan.window);
+            let want: BTreeMap<FeatureRow, isize> =
+                reference_rows(&plan.subscribers, &unique, as_of, plan.window)
+                    .into_iter()
+                    .map(|(row, (r, _))| (row, r))
+                    .collect();
             let got = view(&obs.rows, as_of as Time);
             let d = diff(&got, &want);
             prop_assert!(
@@ -777,14 +807,20 @@ fn check(case: &Case, config: timely::Config) -> Result<(), TestCaseError> {
                 obs.watermark,
                 plan.window
             );
+            // The writer's table: the subscriber updates up to as_of.
+            let mut table = SubscriberTable::default();
+            for (s, r) in view(&obs.subscribers, as_of as Time) {
+                table.update(s, r);
+            }
             for row in got.keys() {
-                let s = snapshot_row(row, date, &defs);
+                let s = snapshot_row(row, table.get(row.msisdn), date, &defs);
                 let shown = Expected {
                     spend_cents: s.spend_cents,
                     age: s.age,
                     segments: s.segments,
                 };
-                let want = reference_segments(row, date);
+                let want =
+                    reference_segments(row, subscriber_of(&plan.subscribers, row.msisdn), date);
                 prop_assert_eq!(&shown, &want, "snapshot row of {:?} on {}", row, date);
             }
         }
@@ -838,7 +874,7 @@ fn generator_covers_the_edges() {
         let all = arrived(&plan, plan.batches.len());
         let unique = dedup(&all);
         let mut hit: BTreeSet<&str> = BTreeSet::new();
-        let mut previous: BTreeMap<Text, i64> = BTreeMap::new();
+        let mut previous: BTreeMap<Msisdn, i64> = BTreeMap::new();
         for date in passed_dates(&unique, plan.end) {
             let as_of = date + DAY;
             for c in &unique {
@@ -852,8 +888,8 @@ fn generator_covers_the_edges() {
                     hit.insert("start = as_of (next day)");
                 }
             }
-            for (row, _) in reference_rows(&plan.subscribers, &unique, as_of, plan.window) {
-                let e = reference_segments(&row, date);
+            for (row, (_, sub)) in reference_rows(&plan.subscribers, &unique, as_of, plan.window) {
+                let e = reference_segments(&row, sub, date);
                 for s in &e.segments {
                     for edge in [
                         "usage:dormant",
@@ -879,7 +915,7 @@ fn generator_covers_the_edges() {
                 if [1999, 2000, 5999, 6000].contains(&e.spend_cents) {
                     hit.insert("spend on a band edge");
                 }
-                if row.subscriber.is_none() {
+                if sub.is_none() {
                     hit.insert("caller not a subscriber");
                 }
                 let u = &row.usage;
@@ -898,7 +934,7 @@ fn generator_covers_the_edges() {
                 if row.contacts > 0 && row.contacts < row.usage.events {
                     hit.insert("repeated callees");
                 }
-                let before = previous.insert(row.msisdn.clone(), row.usage.events);
+                let before = previous.insert(row.msisdn, row.usage.events);
                 if before.is_some_and(|b| b > 0 && row.usage.events == 0) {
                     hit.insert("every CDR left the window");
                 }

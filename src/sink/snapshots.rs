@@ -3,15 +3,18 @@
 //! snapshot's `as_of` (the midnight after its date).
 //!
 //! ```text
-//! FeatureRow updates ─exchange(0)─┐  pending by time; at each as_of < frontier:
-//! CDR days           ─exchange(0)─┴▶ apply updates ≤ as_of, write the snapshot of as_of − 1 day
+//! FeatureRow updates ─┬exchange(0)─┐  pending by time; at each as_of < frontier:
+//! subscribers.csv ────┘            ├▶ apply updates ≤ as_of (consolidated per time),
+//! CDR days ───────────exchange(0)──┘  write the snapshot of as_of − 1 day
 //! ```
 //!
 //! Dates run from the first to the last UTC date of the unique CDRs. When the
 //! frontier passes `as_of`, no CDR of an earlier date can still arrive (it would
 //! be late), so the first date and the rows are final. The sink keeps the
-//! current row of every subscriber (what a snapshot prints) and each one's
-//! token, computed once.
+//! current row of every subscriber (what a snapshot prints), each one's
+//! token, computed once per msisdn, and the subscribers table, from which a
+//! row's demographics (fee, age, gender, plan) are attached where its line is
+//! built: the features dataflow carries integers only.
 //!
 //! Delivery: each file is written to a temporary name and renamed, so a reader
 //! sees a whole snapshot file or none; a write error is kept and reported at
@@ -25,15 +28,19 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use differential_dataflow::consolidation::consolidate;
 use differential_dataflow::VecCollection;
+use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::ProbeHandle;
 
-use cdrflow_dataflows::model::{time_of, Epoch, Text, Time};
+use cdrflow_dataflows::model::{time_of, Epoch, Subscriber, Time};
+use cdrflow_dataflows::msisdn::Msisdn;
 use cdrflow_dataflows::segments::expr::{Definitions, FEATURES};
-use cdrflow_dataflows::segments::features::FeatureRow;
+use cdrflow_dataflows::segments::features::{FeatureRow, SegmentFeatures};
+use cdrflow_dataflows::segments::subscribers::SubscriberTable;
 use cdrflow_dataflows::segments::{snapshot_row, SnapshotRow};
 use cdrflow_dataflows::time::{date_string, format_rfc3339, year_of};
 use cdrflow_dataflows::token::Tokenizer;
@@ -79,9 +86,17 @@ pub struct SnapshotTargets {
     pub kafka: Option<SegmentMessages>,
 }
 
-/// Writes the snapshots of `rows` (see the module doc).
+/// What reaches the sink besides the CDR days: feature rows and the
+/// subscribers table, one stream.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum Update {
+    Row(FeatureRow),
+    Subscriber(Subscriber),
+}
+
+/// Writes the snapshots of `features` (see the module doc).
 pub fn snapshots<'s>(
-    rows: VecCollection<'s, Time, FeatureRow>,
+    features: SegmentFeatures<'s>,
     days: VecCollection<'s, Time, Epoch>,
     targets: SnapshotTargets,
     probe: &ProbeHandle<Time>,
@@ -95,24 +110,30 @@ pub fn snapshots<'s>(
     } = targets;
     let report: SharedReport = Rc::new(RefCell::new(SnapshotReport::default()));
     let shared = report.clone();
-    rows.inner
+    let updates: VecCollection<'s, Time, Update> = features
+        .rows
+        .map(Update::Row)
+        .concat(features.subscribers.map(Update::Subscriber));
+    updates
+        .inner
         .binary_frontier(
             days.inner,
             Exchange::new(|_| 0u64),
             Exchange::new(|_| 0u64),
             "Snapshots",
             move |_, _| {
-                let mut pending: BTreeMap<Time, Vec<(FeatureRow, isize)>> = BTreeMap::new();
+                let mut pending: BTreeMap<Time, Vec<(Update, isize)>> = BTreeMap::new();
                 let mut days_seen: BTreeMap<Epoch, isize> = BTreeMap::new();
-                // The current rows by token (the order of the files), each
-                // with its printed form once a snapshot needed it.
-                let mut current: BTreeMap<String, Current> = BTreeMap::new();
-                let mut token_of: HashMap<Text, String> = HashMap::new();
+                let mut rows = Rows {
+                    current: BTreeMap::new(),
+                    token_of: HashMap::new(),
+                    subscribers: SubscriberTable::default(),
+                };
                 let mut next_date: Option<Epoch> = None;
                 move |(rows_in, rows_frontier), (days_in, days_frontier), output| {
                     rows_in.for_each(|cap, data| {
-                        for (row, t, r) in data.drain(..) {
-                            pending.entry(t).or_default().push((row, r));
+                        for (update, t, r) in data.drain(..) {
+                            pending.entry(t).or_default().push((update, r));
                         }
                         output.session(&cap).give_container(&mut Vec::<()>::new());
                     });
@@ -140,32 +161,38 @@ pub fn snapshots<'s>(
                             if *entry.key() > as_of {
                                 break;
                             }
-                            for (row, r) in entry.remove() {
-                                apply(&mut current, &mut token_of, row, r, &tokens);
+                            let mut updates = entry.remove();
+                            consolidate(&mut updates);
+                            for (update, r) in updates {
+                                rows.apply(update, r, &tokens);
                             }
                         }
                         let mut report = shared.borrow_mut();
                         if report.error.is_none() {
-                            let rows = snapshot_rows(&mut current, date, &defs);
-                            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-                            for (_, p) in &rows {
+                            let lines = rows.snapshot(date, &defs);
+                            let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+                            for (_, p) in &lines {
                                 for seg in &p.row.segments {
-                                    *counts.entry(seg.clone()).or_default() += 1;
+                                    *counts.entry(seg.as_str()).or_default() += 1;
                                 }
                             }
+                            let counts = counts
+                                .into_iter()
+                                .map(|(seg, n)| (seg.to_string(), n))
+                                .collect();
                             report.segments.previous = report.segments.latest.take();
                             report.segments.latest = Some((date_string(date), counts));
-                            match write_snapshot(&out, date, &rows) {
+                            match write_snapshot(&out, date, &lines) {
                                 Ok(()) => report.dates.push(date),
                                 Err(e) => report.error = Some(e),
                             }
                             if let Some(store) = &live {
-                                publish(store, date, &rows);
+                                publish(store, date, &lines);
                             }
                             if let Some(kafka) = &kafka {
                                 kafka
                                     .borrow_mut()
-                                    .push((as_of, segment_messages(date, &rows)));
+                                    .push((as_of, segment_messages(date, &lines)));
                             }
                         }
                         date += DAY;
@@ -220,24 +247,72 @@ impl Printed {
     }
 }
 
-/// Applies one update to the current rows (an insertion replaces the row a
-/// retraction at the same time removed; updates of one time come in any order).
-/// Rows are kept by token (one per msisdn, computed once).
-fn apply(
-    current: &mut BTreeMap<String, Current>,
-    token_of: &mut HashMap<Text, String>,
-    row: FeatureRow,
-    r: isize,
-    tokens: &Tokenizer,
-) {
-    let token = token_of
-        .entry(row.msisdn.clone())
-        .or_insert_with(|| tokens.token(&row.msisdn));
-    if r > 0 {
-        current.insert(token.clone(), Current { row, printed: None });
-    } else if current.get(token.as_str()).is_some_and(|c| c.row == row) {
-        current.remove(token.as_str());
+/// What the sink knows when it writes a snapshot.
+struct Rows {
+    /// The current rows by token (the order of the files), each with its
+    /// printed form once a snapshot needed it.
+    current: BTreeMap<String, Current>,
+    /// Each msisdn's token, computed once.
+    token_of: HashMap<Msisdn, String>,
+    subscribers: SubscriberTable,
+}
+
+impl Rows {
+    /// Applies one update of a consolidated time (an insertion replaces the
+    /// row a retraction at the same time removes, in either order). A changed
+    /// subscriber row drops the printed form of that msisdn's row.
+    fn apply(&mut self, update: Update, r: isize, tokens: &Tokenizer) {
+        match update {
+            Update::Row(row) => {
+                let token = token(&mut self.token_of, row.msisdn, tokens);
+                if r > 0 {
+                    let new = Current { row, printed: None };
+                    match self.current.get_mut(token) {
+                        Some(c) => *c = new,
+                        None => {
+                            let token = token.to_owned();
+                            self.current.insert(token, new);
+                        }
+                    }
+                } else if self.current.get(token).is_some_and(|c| c.row == row) {
+                    self.current.remove(token);
+                }
+            }
+            Update::Subscriber(s) => {
+                if let Some(m) = self.subscribers.update(s, r) {
+                    let token = token(&mut self.token_of, m, tokens);
+                    if let Some(c) = self.current.get_mut(token) {
+                        c.printed = None;
+                    }
+                }
+            }
+        }
     }
+
+    /// The rows of a snapshot date, sorted by token (printed where the row,
+    /// its subscriber or the year changed since the last snapshot).
+    fn snapshot(&mut self, date: Epoch, defs: &Definitions) -> Vec<(&str, &Printed)> {
+        let year = year_of(date);
+        for (token, c) in self.current.iter_mut() {
+            if c.printed.as_ref().is_none_or(|p| p.year != year) {
+                let sub = self.subscribers.get(c.row.msisdn);
+                let row = snapshot_row(&c.row, sub, date, defs);
+                // Writing CSV into a Vec cannot fail.
+                c.printed = Some(Printed::new(token, year, row).expect("CSV into memory"));
+            }
+        }
+        self.current
+            .iter()
+            .filter_map(|(token, c)| Some((token.as_str(), c.printed.as_ref()?)))
+            .collect()
+    }
+}
+
+/// The token of `m`, computed once.
+fn token<'a>(token_of: &'a mut HashMap<Msisdn, String>, m: Msisdn, tokens: &Tokenizer) -> &'a str {
+    token_of
+        .entry(m)
+        .or_insert_with(|| tokens.token(&m.to_text()))
 }
 
 /// One feature's value, in the order of [`FEATURE_COLUMNS`].
@@ -283,27 +358,6 @@ fn features(r: &SnapshotRow) -> [Feature; FEATURES.len()] {
         Feature::Count(r.active_days.into()),
         Feature::Age(r.age),
     ]
-}
-
-/// The rows of a snapshot date, sorted by token (printed where the row or
-/// the year changed since the last snapshot).
-fn snapshot_rows<'a>(
-    current: &'a mut BTreeMap<String, Current>,
-    date: Epoch,
-    defs: &Definitions,
-) -> Vec<(&'a str, &'a Printed)> {
-    let year = year_of(date);
-    for (token, c) in current.iter_mut() {
-        if c.printed.as_ref().is_none_or(|p| p.year != year) {
-            let row = snapshot_row(&c.row, date, defs);
-            // Writing CSV into a Vec cannot fail.
-            c.printed = Some(Printed::new(token, year, row).expect("CSV into memory"));
-        }
-    }
-    current
-        .iter()
-        .filter_map(|(token, c)| Some((token.as_str(), c.printed.as_ref()?)))
-        .collect()
 }
 
 /// The `PREFIX.segments` messages of a snapshot date: `(token, value)` with
