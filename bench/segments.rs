@@ -79,7 +79,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::Instant;
 
 use cdrflow::config::ClusterConfig;
-use cdrflow::dataflows::model::{time_of, Cdr, CdrType, Epoch, Subscriber, Time};
+use cdrflow::dataflows::model::{time_of, Cdr, CdrType, Epoch, Msisdn, Subscriber, Time};
 use cdrflow::dataflows::segments::expr::Definitions;
 use cdrflow::dataflows::segments::features::features;
 use cdrflow::dataflows::time::{date_string, day_start, days_from_civil, parse_duration};
@@ -370,8 +370,9 @@ impl Gen {
         }
         Cdr {
             start,
-            msisdn: Gen::msisdn(caller).into(),
-            callee: callee.into(),
+            // Generated numbers are normalised (they pack).
+            msisdn: Msisdn::pack(&Gen::msisdn(caller)).unwrap_or_default(),
+            callee: Msisdn::pack(&callee).unwrap_or_default(),
             kind,
             duration_s,
             bytes,

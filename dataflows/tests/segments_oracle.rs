@@ -50,7 +50,14 @@ use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 
 use cdrflow_dataflows::basket::{BasketParams, PurchaseRow, WeatherRow};
-use cdrflow_dataflows::model::{Cdr, CdrType, Epoch, Point, Subscriber, Text, Time, Tower};
+use cdrflow_dataflows::model::{
+    Cdr, CdrType, Epoch, Msisdn, Point, Subscriber, Text, Time, Tower,
+};
+
+/// A test number, packed as the parser packs it.
+fn packed(msisdn: &str) -> Msisdn {
+    Msisdn::pack(msisdn).expect("a normalised test number")
+}
 use cdrflow_dataflows::pipeline::{pipeline, PipelineInputs, PipelineParams};
 use cdrflow_dataflows::promotions::PromotionParams;
 use cdrflow_dataflows::route::Router;
@@ -322,8 +329,8 @@ fn plan_of(case: &Case) -> Plan {
                     records += 1;
                     let c = Cdr {
                         start: D0 + n.day * DAY + n.at + k as i64 * n.spacing,
-                        msisdn: MSISDNS[n.msisdn].into(),
-                        callee: n.callee.map_or("", |c| CALLEES[c]).into(),
+                        msisdn: packed(MSISDNS[n.msisdn]),
+                        callee: n.callee.map_or(Msisdn::NONE, |c| packed(CALLEES[c])),
                         kind,
                         duration_s: DURATIONS[n.duration],
                         bytes: BYTES[n.bytes],
@@ -343,8 +350,8 @@ fn plan_of(case: &Case) -> Plan {
                 match tweak {
                     Tweak::Same => {}
                     Tweak::Start(s) => c.start += s,
-                    Tweak::Msisdn(m) => c.msisdn = MSISDNS[*m].into(),
-                    Tweak::Callee(x) => c.callee = CALLEES[*x].into(),
+                    Tweak::Msisdn(m) => c.msisdn = packed(MSISDNS[*m]),
+                    Tweak::Callee(x) => c.callee = packed(CALLEES[*x]),
                     Tweak::Charge(x) => c.charge_cents = CHARGES[*x],
                     Tweak::Roaming => c.roaming = !c.roaming,
                 }
@@ -615,7 +622,7 @@ fn reference_rows(
     for (msisdn, sub) in who {
         let mine: Vec<&Cdr> = unique
             .iter()
-            .filter(|c| *c.msisdn == *msisdn && as_of - window <= c.start && c.start < as_of)
+            .filter(|c| c.msisdn.to_text() == *msisdn && as_of - window <= c.start && c.start < as_of)
             .collect();
         let count = |p: &dyn Fn(&Cdr) -> bool| mine.iter().filter(|c| p(c)).count() as i64;
         let usage = Usage {
@@ -632,10 +639,10 @@ fn reference_rows(
             weekend: count(&|c| is_weekend(c.start)),
             roaming: count(&|c| c.roaming),
         };
-        let contacts: BTreeSet<&str> = mine
+        let contacts: BTreeSet<String> = mine
             .iter()
-            .filter(|c| c.kind != CdrType::Data && !c.callee.is_empty())
-            .map(|c| &*c.callee)
+            .filter(|c| c.kind != CdrType::Data && !c.callee.is_none())
+            .map(|c| c.callee.to_text())
             .collect();
         let days: BTreeSet<Epoch> = mine.iter().map(|c| floor_day(c.start)).collect();
         let row = FeatureRow {
