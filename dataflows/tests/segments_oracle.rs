@@ -50,9 +50,7 @@ use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 
 use cdrflow_dataflows::basket::{BasketParams, PurchaseRow, WeatherRow};
-use cdrflow_dataflows::model::{
-    Cdr, CdrType, Epoch, Msisdn, Point, Subscriber, Text, Time, Tower,
-};
+use cdrflow_dataflows::model::{Cdr, CdrType, Epoch, Msisdn, Point, Subscriber, Text, Time, Tower};
 
 /// A test number, packed as the parser packs it.
 fn packed(msisdn: &str) -> Msisdn {
@@ -622,7 +620,9 @@ fn reference_rows(
     for (msisdn, sub) in who {
         let mine: Vec<&Cdr> = unique
             .iter()
-            .filter(|c| c.msisdn.to_text() == *msisdn && as_of - window <= c.start && c.start < as_of)
+            .filter(|c| {
+                c.msisdn.to_text() == *msisdn && as_of - window <= c.start && c.start < as_of
+            })
             .collect();
         let count = |p: &dyn Fn(&Cdr) -> bool| mine.iter().filter(|c| p(c)).count() as i64;
         let usage = Usage {
