@@ -49,7 +49,7 @@ use timely::dataflow::{InputHandle, ProbeHandle};
 use cdrflow_dataflows::basket::{BasketParams, PurchaseRow, WeatherRow};
 use cdrflow_dataflows::drive_cache::SharedRouter;
 use cdrflow_dataflows::model::{
-    Cdr, CdrType, Epoch, Loyalty, Point, Store, Subscriber, Time, Tower,
+    Cdr, CdrType, Epoch, Loyalty, Msisdn, Point, Store, Subscriber, Time, Tower,
 };
 use cdrflow_dataflows::pipeline::{pipeline, PipelineInputs, PipelineParams};
 use cdrflow_dataflows::promotions::{Promotion, PromotionParams};
@@ -340,6 +340,11 @@ struct Plan {
     batches: Vec<Batch>,
 }
 
+/// A test number, packed as the parser packs it.
+fn packed(msisdn: &str) -> Msisdn {
+    Msisdn::pack(msisdn).expect("a normalised test number")
+}
+
 fn tower_id(k: usize) -> String {
     format!("262-01-{k}")
 }
@@ -463,11 +468,11 @@ fn plan_of(case: &Case) -> Plan {
                     let kind = [CdrType::Voice, CdrType::Sms, CdrType::Data][*kind];
                     Cdr {
                         start: T_BASE - 2 * 3600 + slot * 1800,
-                        msisdn: MSISDNS[*msisdn].into(),
+                        msisdn: packed(MSISDNS[*msisdn]),
                         callee: if kind == CdrType::Data {
-                            "".into()
+                            Msisdn::NONE
                         } else {
-                            "+4915177777777".into()
+                            packed("+4915177777777")
                         },
                         kind,
                         duration_s: duration * 30,
@@ -490,7 +495,7 @@ fn plan_of(case: &Case) -> Plan {
                     match tweak {
                         Tweak::Same => {}
                         Tweak::Start(h) => c.start += h * 1800,
-                        Tweak::Msisdn(m) => c.msisdn = MSISDNS[*m].into(),
+                        Tweak::Msisdn(m) => c.msisdn = packed(MSISDNS[*m]),
                         Tweak::Cell(x) => c.cell_id = cell(*x).into(),
                         Tweak::Duration(d) => c.duration_s = d * 30,
                         Tweak::Roaming => c.roaming = !c.roaming,
@@ -776,7 +781,7 @@ fn generator_covers_the_edges() {
         let finals = views.last().unwrap();
         bump(
             "twin wins (s-a)",
-            finals.promotions.iter().any(|(p, _)| p.store_id == "s-a"),
+            finals.promotions.iter().any(|(p, _)| &*p.store_id == "s-a"),
         );
         bump(
             "cache hits",
