@@ -14,7 +14,9 @@
 //! Run: `cargo bench --bench throughput` (or `scripts/bench.sh`). Knobs
 //! (environment): `BENCH_CDRS` (default 10 000 000), `BENCH_WORKERS` (default
 //! `1,2`), `BENCH_SCALE` (generator preset, default `medium`), `BENCH_SEED`
-//! (default 42), `BENCH_DUCKDB` (`all` = both modes, `read` = read-dedup only,
+//! (default 42), `BENCH_SUBSCRIBERS` and `BENCH_DAYS` (override the preset's;
+//! issue 14's figure is `BENCH_CDRS=2000000 BENCH_SUBSCRIBERS=20000
+//! BENCH_DAYS=31`), `BENCH_DUCKDB` (`all` = both modes, `read` = read-dedup only,
 //! `none`; default `all`), `BENCH_PYTHON` (default `python3`). The binary is the
 //! one `cargo bench` builds for this bench (`CARGO_BIN_EXE_cdrflow`, release
 //! settings), else `target/release/cdrflow`, built with `cargo build --release`
@@ -208,11 +210,24 @@ fn pin(bin: &Path, out_root: &Path) -> PathBuf {
     copy
 }
 
-/// The cached dataset: generated once per (N, scale, seed), reused after.
-fn dataset(root: &Path, bin: &Path, n: u64, scale: &str, seed: u64) -> PathBuf {
+/// Preset overrides of the dataset: `--subscribers`, `--days`.
+#[derive(Clone, Copy, Default)]
+struct Shape {
+    subscribers: Option<u64>,
+    days: Option<u32>,
+}
+
+/// The cached dataset: generated once per (N, scale, seed, shape), reused after.
+fn dataset(root: &Path, bin: &Path, n: u64, scale: &str, seed: u64, shape: Shape) -> PathBuf {
     let mut dir = root.join(format!("datasets/generated/bench-{n}"));
     if scale != "medium" || seed != 42 {
         dir = root.join(format!("datasets/generated/bench-{n}-{scale}-{seed}"));
+    }
+    if let Some(s) = shape.subscribers {
+        dir = PathBuf::from(format!("{}-s{s}", dir.display()));
+    }
+    if let Some(d) = shape.days {
+        dir = PathBuf::from(format!("{}-d{d}", dir.display()));
     }
     let marker = dir.join(".complete");
     let mut gen = Command::new(bin);
@@ -223,6 +238,12 @@ fn dataset(root: &Path, bin: &Path, n: u64, scale: &str, seed: u64) -> PathBuf {
         .arg("--out")
         .arg(&dir)
         .arg("--quiet");
+    if let Some(s) = shape.subscribers {
+        gen.args(["--subscribers", &s.to_string()]);
+    }
+    if let Some(d) = shape.days {
+        gen.args(["--days", &d.to_string()]);
+    }
     let wanted = shell_words(&gen);
     // The marker names the generator's arguments, not the binary's path.
     let args = wanted
@@ -302,7 +323,15 @@ fn main() {
     );
     let out_root = root.join("target/bench-out");
     let bin = pin(&binary(&root), &out_root);
-    let data = dataset(&root, &bin, n, &scale, seed);
+    let shape = Shape {
+        subscribers: std::env::var("BENCH_SUBSCRIBERS")
+            .ok()
+            .map(|_| env_or("BENCH_SUBSCRIBERS", 0)),
+        days: std::env::var("BENCH_DAYS")
+            .ok()
+            .map(|_| env_or("BENCH_DAYS", 0)),
+    };
+    let data = dataset(&root, &bin, n, &scale, seed, shape);
 
     // 1. cdrflow run, once per worker count.
     let mut rust_runs = Vec::new();
