@@ -7,7 +7,6 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use crate::util::*;
 
@@ -38,22 +37,7 @@ fn run_two_processes(data: &Path, out: &Path, extra: &[&str]) {
     };
     let mut children = [spawn("0", out), spawn("1", &unused)];
     // Bounded wait: a process that cannot connect would retry forever.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    for child in &mut children {
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "a cluster process failed");
-                break;
-            }
-            if Instant::now() > deadline {
-                children.iter_mut().for_each(|c| {
-                    let _ = c.kill();
-                });
-                panic!("the two-process run did not finish in 120 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+    wait_all(&mut children, 120);
 }
 
 #[test]

@@ -123,3 +123,25 @@ pub fn assert_same_tree(a: &Path, b: &Path, what: &str) {
         }
     }
 }
+
+/// Waits for every child to exit successfully; kills them all and panics
+/// after `secs` seconds (a cluster process that cannot connect retries
+/// forever). Polls `try_wait`: the children are not ours to `wait` on twice.
+pub fn wait_all(children: &mut [std::process::Child], secs: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    for i in 0..children.len() {
+        loop {
+            if let Some(status) = children[i].try_wait().unwrap() {
+                assert!(status.success(), "a cluster process failed");
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                children.iter_mut().for_each(|c| {
+                    let _ = c.kill();
+                });
+                panic!("the cluster run did not finish in {secs} s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}

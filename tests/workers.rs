@@ -4,7 +4,6 @@
 //! decided across block boundaries.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use crate::util::*;
 
@@ -57,22 +56,7 @@ fn one_worker_two_workers_and_two_processes_write_the_same_bytes() {
     };
     let mut children = vec![spawn("0", &p2), spawn("1", &root.path().join("p2-unused"))];
     // Bounded wait: a process that cannot connect would retry forever.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    for child in &mut children {
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "a cluster process failed");
-                break;
-            }
-            if Instant::now() > deadline {
-                children.iter_mut().for_each(|c| {
-                    let _ = c.kill();
-                });
-                panic!("the two-process run did not finish in 120 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+    wait_all(&mut children, 120);
     assert!(
         !root.path().join("p2-unused").exists(),
         "only process 0 writes outputs"

@@ -635,7 +635,9 @@ fn reference_rows<'a>(
     for (msisdn, sub) in who {
         let mine: Vec<&Cdr> = unique
             .iter()
-            .filter(|c| c.msisdn.to_text() == msisdn && as_of - window <= c.start && c.start < as_of)
+            .filter(|c| {
+                c.msisdn.to_text() == msisdn && as_of - window <= c.start && c.start < as_of
+            })
             .collect();
         let count = |p: &dyn Fn(&Cdr) -> bool| mine.iter().filter(|c| p(c)).count() as i64;
         let usage = Usage {
