@@ -116,19 +116,16 @@ fn the_generator_source_needs_the_manifest_and_no_topic_or_follow() {
     let d = generate("tiny", 1, Some(100));
     std::fs::remove_file(d.path().join("generator.json")).unwrap();
     let data = d.path().to_str().unwrap().to_string();
-    let refused = run(
-        &[
-            "run",
-            "--data",
-            &data,
-            "--out",
-            o,
-            "--cdr-source",
-            "generator",
-            "-q",
-        ],
-        false,
-    );
+    let args = [
+        "run",
+        "--data",
+        &data,
+        "--out",
+        o,
+        "--cdr-source",
+        "generator",
+    ];
+    let refused = run(&[&args[..], &["-q"]].concat(), false);
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success());
     assert!(
@@ -140,15 +137,6 @@ fn the_generator_source_needs_the_manifest_and_no_topic_or_follow() {
         &["--follow"][..],
         &["--kafka-brokers", "x:1", "--cdr-topic", "t"],
     ] {
-        let args = [
-            "run",
-            "--data",
-            &data,
-            "--out",
-            o,
-            "--cdr-source",
-            "generator",
-        ];
         let refused = run(&[&args[..], extra].concat(), false);
         assert!(!refused.status.success(), "{extra:?}");
         let err = String::from_utf8_lossy(&refused.stderr);
